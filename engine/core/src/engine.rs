@@ -9,7 +9,7 @@ use crate::limits::Limits;
 use crate::types::{AccountId, Side, Token};
 use crate::view::{AccountView, InstrumentView, LevelView, OrderView, PositionView};
 
-#[derive(Debug, thiserror_free::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotError {
     Truncated,
     BadMagic,
@@ -18,9 +18,6 @@ pub enum SnapshotError {
     Corrupt(&'static str),
 }
 
-mod thiserror_free {
-    pub use core::fmt::Debug as Error;
-}
 
 #[derive(Debug)]
 pub struct Engine<B: Book = LadderBook> {

@@ -68,6 +68,8 @@ crate::types::wire_enum!(
         Halt = 8,
         /// The account was suspended.
         AccountSuspended = 9,
+        /// Intraday (MIS) square-off cancelled the order before closing positions.
+        SquareOff = 10,
     }
 );
 

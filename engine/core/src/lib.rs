@@ -19,8 +19,10 @@ pub use types::{
     AccountId, AccountStatus, InstrumentStatus, OrderId, OrderType, Price, Product, Qty, Side, Symbol, Token, Validity,
 };
 
+mod bitset;
 pub mod book;
 pub mod engine;
+mod idmap;
 pub mod ladder;
 pub mod view;
 

@@ -21,7 +21,11 @@ const EMPTY_LEVEL: Level = Level { head: Link::NONE, tail: Link::NONE, orders: 0
 struct Ladder {
     levels: Vec<Level>,
     bits: LevelBits,
+    /// Cached best level (`NO_LEVEL` when the side is empty).
+    best: u32,
 }
+
+const NO_LEVEL: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 pub struct LadderBook {
@@ -31,7 +35,8 @@ pub struct LadderBook {
 
 impl Book for LadderBook {
     fn with_levels(levels: u32) -> Self {
-        let ladder = || Ladder { levels: vec![EMPTY_LEVEL; levels as usize], bits: LevelBits::new(levels) };
+        let ladder =
+            || Ladder { levels: vec![EMPTY_LEVEL; levels as usize], bits: LevelBits::new(levels), best: NO_LEVEL };
         LadderBook { sides: [ladder(), ladder()], len: levels }
     }
 
@@ -43,6 +48,13 @@ impl Book for LadderBook {
         if lv.tail == Link::NONE {
             lv.head = slot;
             ladder.bits.set(level);
+            let better = match side {
+                Side::Buy => ladder.best == NO_LEVEL || level > ladder.best,
+                Side::Sell => ladder.best == NO_LEVEL || level < ladder.best,
+            };
+            if better {
+                ladder.best = level;
+            }
         } else {
             links[lv.tail as usize].next = slot;
         }
@@ -72,6 +84,13 @@ impl Book for LadderBook {
         if lv.orders == 0 {
             debug_assert_eq!(lv.qty, 0);
             ladder.bits.clear(level);
+            if ladder.best == level {
+                let next = match side {
+                    Side::Buy => level.checked_sub(1).and_then(|l| ladder.bits.last_at_or_below(l)),
+                    Side::Sell => ladder.bits.first_at_or_above(level + 1),
+                };
+                ladder.best = next.unwrap_or(NO_LEVEL);
+            }
         }
     }
 
@@ -82,11 +101,8 @@ impl Book for LadderBook {
 
     #[inline]
     fn best(&self, side: Side) -> Option<u32> {
-        let bits = &self.sides[side as usize].bits;
-        match side {
-            Side::Buy => bits.last_at_or_below(self.len.checked_sub(1)?),
-            Side::Sell => bits.first_at_or_above(0),
-        }
+        let best = self.sides[side as usize].best;
+        (best != NO_LEVEL).then_some(best)
     }
 
     #[inline]

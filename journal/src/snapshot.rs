@@ -64,7 +64,7 @@ impl SnapshotStore {
                 found.push(SnapshotInfo { seq, path: entry.path() });
             }
         }
-        found.sort_by(|a, b| b.seq.cmp(&a.seq));
+        found.sort_by_key(|s| std::cmp::Reverse(s.seq));
         Ok(found)
     }
 

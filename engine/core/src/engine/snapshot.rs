@@ -66,6 +66,8 @@ impl Out for Vec<u8> {
 /// FNV-1a, 64 bit.
 struct Fnv(u64);
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 impl Out for Fnv {
     fn put(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -76,14 +78,19 @@ impl Out for Fnv {
 }
 
 impl<B: Book> Engine<B> {
-    /// Appends the canonical serialization of the state to `out`.
+    /// Appends the canonical serialization of the state to `out`, followed by an 8-byte
+    /// FNV-1a digest of it, so that `restore` refuses any damaged byte.
     pub fn snapshot(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         self.write(out);
+        let mut h = Fnv(FNV_OFFSET);
+        h.put(&out[start..]);
+        out.extend_from_slice(&h.0.to_le_bytes());
     }
 
     /// A 64-bit digest of the canonical state. Equal states, equal hashes, on any machine.
     pub fn state_hash(&self) -> u64 {
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        let mut h = Fnv(FNV_OFFSET);
         self.write(&mut h);
         h.0
     }
@@ -175,6 +182,17 @@ impl<B: Book> Engine<B> {
 
     /// Rebuilds an engine from `snapshot()` bytes. Any damage is an error, never a panic.
     pub fn restore(limits: Limits, bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let Some(body_len) = bytes.len().checked_sub(8) else { return Err(SnapshotError::Truncated) };
+        let (bytes, digest) = bytes.split_at(body_len);
+        let mut h = Fnv(FNV_OFFSET);
+        h.put(bytes);
+        if digest != h.0.to_le_bytes() {
+            return Err(if bytes.len() < 8 || bytes[..8] != MAGIC {
+                SnapshotError::BadMagic
+            } else {
+                SnapshotError::Corrupt("digest mismatch")
+            });
+        }
         let mut r = Reader { bytes, at: 0 };
         if r.take(8)? != MAGIC {
             return Err(SnapshotError::BadMagic);

@@ -35,7 +35,6 @@ pub struct Engine<B: Book = LadderBook> {
     next_order_id: OrderId,
     next_trade_id: u64,
     last_seq: u64,
-    last_ts_ns: u64,
     instruments: Vec<Instrument<B>>,
     /// token -> index into `instruments`.
     tokens: IdMap,
@@ -66,7 +65,6 @@ impl<B: Book> Engine<B> {
             next_order_id: 1,
             next_trade_id: 1,
             last_seq: 0,
-            last_ts_ns: 0,
             instruments: Vec::with_capacity(limits.instruments_max as usize),
             tokens: IdMap::with_capacity(limits.instruments_max as usize),
             accounts: vec![Account::NONE; limits.accounts_max as usize],
@@ -86,10 +84,10 @@ impl<B: Book> Engine<B> {
     }
 
     /// Applies one command. `seq` and `ts_ns` come from the sequencer; the engine never reads a
-    /// clock. Every outcome, rejections included, is written to `out`.
-    pub fn apply(&mut self, seq: u64, ts_ns: u64, cmd: &Command, out: &mut impl EventSink) {
+    /// clock. Every outcome, rejections included, is written to `out`. No rule depends on the
+    /// time yet, so it is not part of the state (or its hash).
+    pub fn apply(&mut self, seq: u64, _ts_ns: u64, cmd: &Command, out: &mut impl EventSink) {
         self.last_seq = seq;
-        self.last_ts_ns = ts_ns;
         match *cmd {
             Command::AddInstrument(spec) => self.add_instrument(&spec, out),
             Command::OpenSession => self.open_session(out),

@@ -107,7 +107,7 @@ impl<B: Book> Engine<B> {
         w.u32(self.fees.bps);
         w.i64(self.fees.cap);
         w.u32(self.fees.fee_account);
-        for v in [self.next_order_id, self.next_trade_id, self.last_seq, self.last_ts_ns] {
+        for v in [self.next_order_id, self.next_trade_id, self.last_seq] {
             w.u64(v);
         }
         w.u32(self.instruments.len() as u32);
@@ -218,7 +218,6 @@ impl<B: Book> Engine<B> {
         e.next_order_id = r.u64()?;
         e.next_trade_id = r.u64()?;
         e.last_seq = r.u64()?;
-        e.last_ts_ns = r.u64()?;
 
         // Instruments come before the orders their books hold: keep the queues and fill them
         // once the orders are read.

@@ -23,6 +23,6 @@ pub use error::JournalError;
 pub use reader::{JournalReader, Record};
 pub use record::{RECORD_HEADER_LEN, RECORD_PAYLOAD_MAX};
 pub use scan::{scan_journal, ScanReport};
-pub use segment::{list_segments, Segment};
+pub use segment::{list_segments, retain_from, Segment};
 pub use snapshot::{SnapshotInfo, SnapshotStore};
 pub use writer::{Durability, JournalConfig, JournalWriter};

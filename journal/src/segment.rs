@@ -35,3 +35,21 @@ pub fn list_segments(dir: &Path) -> Result<Vec<Segment>, JournalError> {
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
+
+/// Deletes sealed segments whose records all come before `seq` (a snapshot covers them). The
+/// newest segment, which may be open for appending, is never touched. Returns how many went.
+pub fn retain_from(dir: &Path, seq: u64) -> Result<usize, JournalError> {
+    let segments = list_segments(dir)?;
+    let mut removed = 0;
+    for pair in segments.windows(2) {
+        // `pair[0]` holds seqs [pair[0].first_seq, pair[1].first_seq).
+        if pair[1].first_seq <= seq {
+            std::fs::remove_file(&pair[0].path).at(&pair[0].path)?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}

@@ -131,22 +131,4 @@ impl JournalWriter {
     pub fn dir(&self) -> &Path {
         &self.config.dir
     }
-
-    /// Deletes sealed segments whose records all come before `seq` (they are covered by a
-    /// snapshot). Returns how many were removed.
-    pub fn retain_from(&mut self, seq: u64) -> Result<usize, JournalError> {
-        let segments = list_segments(&self.config.dir)?;
-        let mut removed = 0;
-        for pair in segments.windows(2) {
-            // Segment `pair[0]` holds seqs [pair[0].first_seq, pair[1].first_seq).
-            if pair[1].first_seq <= seq && pair[0].path != self.path {
-                std::fs::remove_file(&pair[0].path).at(&pair[0].path)?;
-                removed += 1;
-            }
-        }
-        if removed > 0 {
-            sync_dir(&self.config.dir)?;
-        }
-        Ok(removed)
-    }
 }

@@ -1,0 +1,270 @@
+//! Node configuration: one TOML file, every key optional, overridable from the environment as
+//! `EXCHANGE_<SECTION>_<KEY>` (e.g. `EXCHANGE_JOURNAL_DURABILITY=fsync`).
+
+use std::path::{Path, PathBuf};
+
+use engine_core::Limits;
+use journal::Durability;
+use serde::Deserialize;
+
+use crate::wait::WaitKind;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeSection,
+    pub journal: JournalSection,
+    pub snapshot: SnapshotSection,
+    pub pipeline: PipelineSection,
+    pub engine: EngineSection,
+    pub source: SourceSection,
+    pub output: OutputSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSection {
+    /// Journal and snapshots live here.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalSection {
+    /// `none`, `written` (default) or `fsync`.
+    pub durability: String,
+    pub segment_bytes_max: u64,
+    /// Keep every segment (an audit trail); otherwise segments older than the oldest snapshot
+    /// kept are deleted.
+    pub retain_all: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotSection {
+    /// Seconds between snapshots; 0 = only on request and at shutdown.
+    pub interval_s: u64,
+    /// Snapshots kept on disk.
+    pub keep: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Ring entries (power of two).
+    pub ring_size: usize,
+    /// `auto` (busy-spin when every stage has a core, else yield), `busy-spin`, `yield`, `blocking`.
+    pub wait: String,
+    /// `auto` (pin when every stage has a core), `on`, `off`.
+    pub pin: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSection {
+    pub instruments_max: u32,
+    pub accounts_max: u32,
+    pub orders_max: u32,
+    pub positions_max: u32,
+    pub levels_per_book_max: u32,
+    pub risk_enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSection {
+    /// `file` (encoded commands), `generator` (synthetic order flow) or `none` (idle until stopped).
+    pub kind: String,
+    pub path: PathBuf,
+    /// Commands per second offered; 0 = as fast as the ring takes them.
+    pub rate: u64,
+    /// Generator: commands to produce after its set-up commands (0 = unbounded).
+    pub count: u64,
+    pub seed: u64,
+    /// Stop (drain, snapshot, exit) when the source is exhausted.
+    pub exit_at_end: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputSection {
+    /// `null` (count only) or `file` (append every published command's events to `path`).
+    pub kind: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// `human` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `engine_node=debug`.
+    pub filter: String,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection { data_dir: PathBuf::from("data") }
+    }
+}
+impl Default for JournalSection {
+    fn default() -> Self {
+        JournalSection { durability: "written".into(), segment_bytes_max: 256 << 20, retain_all: false }
+    }
+}
+impl Default for SnapshotSection {
+    fn default() -> Self {
+        SnapshotSection { interval_s: 300, keep: 3 }
+    }
+}
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection { ring_size: 1 << 16, wait: "auto".into(), pin: "auto".into() }
+    }
+}
+impl Default for EngineSection {
+    fn default() -> Self {
+        let l = Limits::default();
+        EngineSection {
+            instruments_max: l.instruments_max,
+            accounts_max: 1 << 16,
+            orders_max: 1 << 20,
+            positions_max: 1 << 20,
+            levels_per_book_max: l.levels_per_book_max,
+            risk_enabled: true,
+        }
+    }
+}
+impl Default for SourceSection {
+    fn default() -> Self {
+        SourceSection {
+            kind: "none".into(),
+            path: PathBuf::from("commands.bin"),
+            rate: 0,
+            count: 0,
+            seed: 1,
+            exit_at_end: false,
+        }
+    }
+}
+impl Default for OutputSection {
+    fn default() -> Self {
+        OutputSection { kind: "null".into(), path: PathBuf::from("events.bin") }
+    }
+}
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { format: "human".into(), filter: "info".into() }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given), then applies `EXCHANGE_*` overrides from `env`.
+    pub fn load(path: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, String> {
+        let mut table: toml::Table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("EXCHANGE_") else { continue };
+            let Some((section, key)) = rest.split_once('_') else { continue };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(t) = entry else { return Err(format!("[{section}] is not a table")) };
+            t.insert(key, parse_scalar(&value));
+        }
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e| format!("configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.durability()?;
+        self.wait_kind(1)?;
+        if !self.pipeline.ring_size.is_power_of_two() {
+            return Err(format!("pipeline.ring_size {} is not a power of two", self.pipeline.ring_size));
+        }
+        if !matches!(self.pipeline.pin.as_str(), "auto" | "on" | "off") {
+            return Err(format!("pipeline.pin {:?}: expected auto, on or off", self.pipeline.pin));
+        }
+        if !matches!(self.source.kind.as_str(), "file" | "generator" | "none") {
+            return Err(format!("source.kind {:?}: expected file, generator or none", self.source.kind));
+        }
+        if !matches!(self.output.kind.as_str(), "null" | "file") {
+            return Err(format!("output.kind {:?}: expected null or file", self.output.kind));
+        }
+        Ok(())
+    }
+
+    pub fn durability(&self) -> Result<Durability, String> {
+        self.journal.durability.parse()
+    }
+
+    /// The wait strategy for a machine with `cores` cores.
+    pub fn wait_kind(&self, cores: usize) -> Result<WaitKind, String> {
+        match self.pipeline.wait.as_str() {
+            "auto" => Ok(WaitKind::for_cores(cores, crate::topology::STAGES)),
+            other => other.parse(),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        let e = &self.engine;
+        Limits {
+            instruments_max: e.instruments_max,
+            accounts_max: e.accounts_max,
+            orders_max: e.orders_max,
+            positions_max: e.positions_max,
+            levels_per_book_max: e.levels_per_book_max,
+            risk_enabled: e.risk_enabled,
+        }
+    }
+}
+
+fn parse_scalar(value: &str) -> toml::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match value {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_and_environment_overrides() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("exchange.toml");
+        std::fs::write(&path, "[journal]\ndurability = \"fsync\"\n[pipeline]\nring_size = 1024\n").expect("write");
+        let env = [
+            ("EXCHANGE_PIPELINE_WAIT".to_string(), "blocking".to_string()),
+            ("EXCHANGE_ENGINE_ORDERS_MAX".to_string(), "4096".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let config = Config::load(Some(&path), env.into_iter()).expect("load");
+        assert_eq!(config.durability(), Ok(Durability::Fsync));
+        assert_eq!(config.pipeline.ring_size, 1024);
+        assert_eq!(config.wait_kind(64), Ok(WaitKind::Blocking));
+        assert_eq!(config.limits().orders_max, 4096);
+        assert_eq!(config.snapshot.keep, 3, "defaults fill the rest");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let env = [("EXCHANGE_JOURNAL_DURABILITY".to_string(), "sometimes".to_string())];
+        let err = Config::load(None, env.into_iter()).expect_err("bad durability");
+        assert!(err.contains("sometimes"), "{err}");
+        let env = [("EXCHANGE_JOURNAL_COLOUR".to_string(), "blue".to_string())];
+        let err = Config::load(None, env.into_iter()).expect_err("unknown key");
+        assert!(err.contains("colour"), "{err}");
+    }
+}

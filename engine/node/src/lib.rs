@@ -13,5 +13,5 @@ pub mod topology;
 pub mod wait;
 
 pub use config::Config;
-pub use node::{run, Control, RunReport};
+pub use node::{open_source, run, run_with, Control, RunReport};
 pub use recovery::{recover, Recovered, RecoveryError};

@@ -42,7 +42,31 @@ pub struct RunReport {
 /// Most commands the receiver moves into the ring in one claim.
 const RECEIVE_BATCH: usize = 256;
 
+/// Runs a node with the source and output its configuration names.
 pub fn run(config: &Config, control: Arc<Control>) -> anyhow::Result<RunReport> {
+    let output: Box<dyn EventOutput> = match config.output.kind.as_str() {
+        "file" => Box::new(FileOutput::open(&config.output.path)?),
+        _ => Box::new(NullOutput::default()),
+    };
+    run_with(config, |recovered_seq| open_source(config, recovered_seq), output, control)
+}
+
+/// The configured command source, positioned after the `recovered_seq` commands already journaled.
+pub fn open_source(config: &Config, recovered_seq: u64) -> anyhow::Result<Box<dyn CommandSource>> {
+    Ok(match config.source.kind.as_str() {
+        "file" => Box::new(FileSource::open(&config.source.path, recovered_seq).map_err(anyhow::Error::msg)?),
+        "generator" => Box::new(Generator::new(config.source.seed, config.source.count, 1_000, recovered_seq)),
+        _ => Box::new(NoSource),
+    })
+}
+
+/// Runs a node with a caller's source (opened once the recovered seq is known) and output.
+pub fn run_with(
+    config: &Config,
+    open: impl FnOnce(u64) -> anyhow::Result<Box<dyn CommandSource>>,
+    output: Box<dyn EventOutput>,
+    control: Arc<Control>,
+) -> anyhow::Result<RunReport> {
     let data_dir = config.node.data_dir.clone();
     let limits = config.limits();
     let durability = config.durability().map_err(anyhow::Error::msg)?;
@@ -71,15 +95,7 @@ pub fn run(config: &Config, control: Arc<Control>) -> anyhow::Result<RunReport> 
         },
         recovered_seq,
     )?;
-    let output: Box<dyn EventOutput> = match config.output.kind.as_str() {
-        "file" => Box::new(FileOutput::open(&config.output.path)?),
-        _ => Box::new(NullOutput::default()),
-    };
-    let mut source: Box<dyn CommandSource> = match config.source.kind.as_str() {
-        "file" => Box::new(FileSource::open(&config.source.path, recovered_seq).map_err(anyhow::Error::msg)?),
-        "generator" => Box::new(Generator::new(config.source.seed, config.source.count, 1_000, recovered_seq)),
-        _ => Box::new(NoSource),
-    };
+    let mut source = open(recovered_seq)?;
 
     let progress = Arc::new(Progress::default());
     progress.journaled.store(recovered_seq, Ordering::Release);

@@ -1,0 +1,57 @@
+//! A service's database: SQLite in WAL mode with `synchronous=FULL`, plus the cursor table that
+//! records the last engine seq applied.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Opens (creating if needed) a database with the settings every service uses.
+pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS service_cursor (
+             service  TEXT PRIMARY KEY,
+             last_seq INTEGER NOT NULL CHECK (last_seq >= 0)
+         );",
+    )?;
+    Ok(conn)
+}
+
+#[derive(Debug)]
+pub struct ServiceDb {
+    pub conn: Connection,
+    name: &'static str,
+}
+
+impl ServiceDb {
+    pub fn open(path: &Path, name: &'static str) -> rusqlite::Result<ServiceDb> {
+        Ok(ServiceDb { conn: open_db(path)?, name })
+    }
+
+    /// Last engine seq committed (0 for a new database).
+    pub fn last_seq(&self) -> rusqlite::Result<u64> {
+        let seq: Option<i64> = self
+            .conn
+            .query_row("SELECT last_seq FROM service_cursor WHERE service = ?1", params![self.name], |r| r.get(0))
+            .optional()?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    /// Records `seq` as applied, inside the caller's transaction.
+    pub fn set_last_seq(tx: &rusqlite::Transaction<'_>, name: &str, seq: u64) -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT INTO service_cursor (service, last_seq) VALUES (?1, ?2)
+             ON CONFLICT (service) DO UPDATE SET last_seq = excluded.last_seq",
+            params![name, seq as i64],
+        )?;
+        Ok(())
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use engine_core::Event;
-use engine_proto::{encode_event, EVENT_LEN_MAX};
+use engine_proto::{decode_batch, encode_batch};
 
 pub trait EventOutput: Send {
     /// The events of the command `seq`, in order.
@@ -27,8 +27,8 @@ impl EventOutput for NullOutput {
     fn flush(&mut self) {}
 }
 
-/// Appends frames `seq u64 | ts u64 | count u32 | count x (len u16 | engine-proto event)` to a
-/// file, one `write` per batch.
+/// Appends each command's event batch (engine-proto `batch`) behind a `u32` length, one
+/// `write` per ring batch.
 #[derive(Debug)]
 pub struct FileOutput {
     file: std::fs::File,
@@ -44,15 +44,15 @@ impl FileOutput {
 
 impl EventOutput for FileOutput {
     fn publish(&mut self, seq: u64, ts_ns: u64, events: &[Event]) {
-        self.buf.extend_from_slice(&seq.to_le_bytes());
-        self.buf.extend_from_slice(&ts_ns.to_le_bytes());
-        self.buf.extend_from_slice(&(events.len() as u32).to_le_bytes());
-        let mut frame = [0u8; EVENT_LEN_MAX];
-        for e in events {
-            let n = encode_event(e, &mut frame).unwrap_or(0);
-            self.buf.extend_from_slice(&(n as u16).to_le_bytes());
-            self.buf.extend_from_slice(&frame[..n]);
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        if let Err(e) = encode_batch(seq, ts_ns, events, &mut self.buf) {
+            tracing::error!("event output: seq {seq}: {e}");
+            self.buf.truncate(at);
+            return;
         }
+        let len = (self.buf.len() - at - 4) as u32;
+        self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
     fn flush(&mut self) {
         if !self.buf.is_empty() {
@@ -76,26 +76,15 @@ pub struct PublishedCommand {
 pub fn read_event_file(bytes: &[u8]) -> Vec<PublishedCommand> {
     let mut out = Vec::new();
     let mut at = 0usize;
-    let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
-        let s = bytes.get(*at..*at + n)?;
-        *at += n;
-        Some(s)
-    };
-    while let Some(head) = take(&mut at, 20) {
-        let seq = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
-        let ts_ns = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
-        let count = u32::from_le_bytes(head[16..20].try_into().unwrap_or_default());
+    while let Some(len) = bytes.get(at..at + 4) {
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let Some(frame) = bytes.get(at + 4..at + 4 + len) else { break };
         let mut events = Vec::new();
-        for _ in 0..count {
-            let Some(len) = take(&mut at, 2) else { return out };
-            let len = u16::from_le_bytes([len[0], len[1]]) as usize;
-            let Some(frame) = take(&mut at, len) else { return out };
-            match engine_proto::decode_event(frame) {
-                Ok(e) => events.push(e),
-                Err(_) => return out,
-            }
+        match decode_batch(frame, &mut events) {
+            Ok(h) => out.push(PublishedCommand { seq: h.seq, ts_ns: h.ts_ns, events }),
+            Err(_) => break,
         }
-        out.push(PublishedCommand { seq, ts_ns, events });
+        at += 4 + len;
     }
     out
 }

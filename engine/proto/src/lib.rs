@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod batch;
 pub mod command;
 pub mod enums;
 pub mod error;
@@ -66,6 +67,7 @@ pub mod header;
 pub mod shared;
 mod wire;
 
+pub use batch::{decode_batch, encode_batch, BatchHeader, BATCH_HEADER_LEN};
 pub use command::{decode_command, encode_command, COMMAND_LEN_MAX, COMMAND_TEMPLATES};
 pub use error::{DecodeError, EncodeError};
 pub use event::{decode_event, encode_event, EVENT_LEN_MAX, EVENT_TEMPLATES};

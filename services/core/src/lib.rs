@@ -32,6 +32,12 @@ pub trait Service: Send {
     fn after_commit(&mut self, _conn: &rusqlite::Connection) -> Result<(), ServiceError> {
         Ok(())
     }
+
+    /// Runs when a poll brought nothing new: timed work such as retrying a failed delivery.
+    /// Default: nothing.
+    fn on_idle(&mut self, _conn: &rusqlite::Connection) -> Result<(), ServiceError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -64,6 +64,7 @@ impl<S: Service> ServiceRunner<S> {
         self.buf.clear();
         feed.poll(&mut self.buf, self.batch_max, timeout)?;
         if self.buf.is_empty() {
+            self.service.on_idle(&self.db.conn)?;
             return Ok(report);
         }
         let name = self.db.name();

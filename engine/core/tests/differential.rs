@@ -18,6 +18,7 @@ use proptest::test_runner::FileFailurePersistence;
 use support::gen::{GenConfig, Generator};
 use support::invariants::{Checker, Coverage};
 use support::naive_book::NaiveBook;
+use support::oracle::Expect;
 
 const SEEDS_DEFAULT: u64 = 8;
 const COMMANDS_DEFAULT: u64 = 15_000;
@@ -96,6 +97,11 @@ fn run_seed(seed: u64, commands: u64, config: GenConfig) -> Result<Coverage, Str
         fast_events.clear();
         naive_events.clear();
         let expected = support::oracle::expect(&fast, &cmd);
+        checker.coverage.oracle[match expected {
+            Expect::Accept | Expect::Reject(_) => 0,
+            Expect::AnyOf { .. } => 1,
+            Expect::Unknown => 2,
+        }] += 1;
         let seq = idx + 1;
         let ts_ns = 1_700_000_000_000_000_000 + idx * 1_000;
         fast.apply(seq, ts_ns, &cmd, &mut fast_events);
@@ -295,87 +301,5 @@ proptest! {
     fn differential_short_streams(seed in any::<u64>(), risk in prop::bool::weighted(0.8)) {
         let result = run_seed(seed, 600, GenConfig { risk_enabled: risk });
         prop_assert!(result.is_ok(), "{}", result.err().unwrap_or_default());
-    }
-}
-
-/// Tampers with one event of kind `what`; false when `events` has none to tamper with.
-fn tamper(what: usize, events: &mut Vec<Event>) -> bool {
-    let position = |events: &Vec<Event>, f: &dyn Fn(&Event) -> bool| events.iter().position(f);
-    match what {
-        0 => match position(events, &|e| matches!(e, Event::Trade(_))) {
-            Some(i) => {
-                if let Event::Trade(t) = &mut events[i] {
-                    t.qty += 1;
-                }
-                true
-            }
-            None => false,
-        },
-        1 => {
-            let levels = events.iter().filter(|e| matches!(e, Event::BookLevel { .. })).count();
-            match position(events, &|e| matches!(e, Event::BookLevel { .. })) {
-                Some(i) if levels == 1 && events.len() <= 3 => {
-                    events.remove(i);
-                    true
-                }
-                _ => false,
-            }
-        }
-        2 => match position(events, &|e| {
-            matches!(e, Event::BalanceChanged { reason: BalanceReason::TradeSettlement, .. })
-        }) {
-            Some(i) => {
-                if let Event::BalanceChanged { delta, cash, .. } = &mut events[i] {
-                    *delta += 1;
-                    *cash += 1;
-                }
-                true
-            }
-            None => false,
-        },
-        3 => match position(events, &|e| matches!(e, Event::Cancelled { reason: CancelReason::IocRemainder, .. })) {
-            Some(i) => {
-                events.remove(i);
-                true
-            }
-            None => false,
-        },
-        _ => match position(events, &|e| matches!(e, Event::Accepted(_))) {
-            Some(i) => {
-                if let Event::Accepted(a) = &mut events[i] {
-                    a.price += 5;
-                }
-                true
-            }
-            None => false,
-        },
-    }
-}
-
-/// The checker is not vacuous: a run with one event tampered with must fail it.
-#[test]
-fn checker_catches_tampered_events() {
-    for what in 0..5 {
-        let mut gen = Generator::new(3, GenConfig::default());
-        let limits = gen.limits();
-        let mut engine: Engine<LadderBook> = Engine::new(limits);
-        let mut checker = Checker::new(limits);
-        let mut events = Vec::new();
-        let mut caught = false;
-        for idx in 0..5_000u64 {
-            let cmd = gen.next_command();
-            events.clear();
-            engine.apply(idx + 1, idx, &cmd, &mut events);
-            gen.observe(&events);
-            let mut seen = events.clone();
-            if idx >= 300 && tamper(what, &mut seen) {
-                let result = checker.observe(&cmd, &seen).and_then(|()| checker.check(&engine));
-                assert!(result.is_err(), "tampering {what} at command {idx} went unnoticed: {seen:?}");
-                caught = true;
-                break;
-            }
-            checker.observe(&cmd, &events).and_then(|()| checker.check(&engine)).unwrap_or_else(|e| panic!("{e}"));
-        }
-        assert!(caught, "tampering {what} found nothing to tamper with");
     }
 }

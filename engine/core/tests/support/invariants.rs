@@ -10,10 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use engine_core::{
-    AccountId, AccountStatus, BalanceReason, Book, CancelReason, Command, CommandKind, Engine, Event, FeeSchedule,
-    HoldingsReason, InstrumentSpec, InstrumentStatus, LevelView, Limits, OrderId, OrderType, OrderView, Price, Product,
-    Qty, RejectReason, Side, Token, Validity,
+    AccountId, AccountStatus, BalanceReason, CancelReason, Command, Event, FeeSchedule, HoldingsReason, InstrumentSpec,
+    LevelView, Limits, OrderId, OrderType, Price, Product, Qty, Side, Token, Validity,
 };
+
+mod state;
+mod trade;
+
+pub use super::coverage::{event_name, Coverage};
 
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
@@ -59,89 +63,6 @@ struct InstInfo {
     band_high: Price,
 }
 
-/// Counts of what a run exercised.
-#[derive(Clone, Debug, Default)]
-pub struct Coverage {
-    pub commands: BTreeMap<CommandKind, u64>,
-    pub events: BTreeMap<&'static str, u64>,
-    pub rejects: BTreeMap<RejectReason, u64>,
-    pub cancels: BTreeMap<CancelReason, u64>,
-    pub balances: BTreeMap<BalanceReason, u64>,
-    pub holdings: BTreeMap<HoldingsReason, u64>,
-    pub accepted: BTreeMap<(OrderType, Validity, Product), u64>,
-    pub disclosed_accepted: u64,
-    pub post_only_accepted: u64,
-    pub self_trade_cancels: u64,
-    pub iceberg_trades: u64,
-    pub commands_total: u64,
-    /// Peaks of open orders and positions.
-    pub open_orders_peak: usize,
-    pub positions_peak: usize,
-}
-
-pub fn event_name(e: &Event) -> &'static str {
-    match e {
-        Event::InstrumentAdded { .. } => "InstrumentAdded",
-        Event::SessionOpened => "SessionOpened",
-        Event::SessionClosed => "SessionClosed",
-        Event::InstrumentStatusChanged { .. } => "InstrumentStatusChanged",
-        Event::AccountCreated { .. } => "AccountCreated",
-        Event::AccountLimitsSet { .. } => "AccountLimitsSet",
-        Event::AccountStatusChanged { .. } => "AccountStatusChanged",
-        Event::FeeScheduleSet(_) => "FeeScheduleSet",
-        Event::Rejected { .. } => "Rejected",
-        Event::Accepted(_) => "Accepted",
-        Event::Triggered { .. } => "Triggered",
-        Event::Trade(_) => "Trade",
-        Event::Modified { .. } => "Modified",
-        Event::Cancelled { .. } => "Cancelled",
-        Event::BalanceChanged { .. } => "BalanceChanged",
-        Event::HoldingsChanged { .. } => "HoldingsChanged",
-        Event::BookLevel { .. } => "BookLevel",
-    }
-}
-
-impl Coverage {
-    pub fn merge(&mut self, other: &Coverage) {
-        fn add<K: Ord + Copy>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
-            for (k, v) in b {
-                *a.entry(*k).or_default() += v;
-            }
-        }
-        add(&mut self.commands, &other.commands);
-        add(&mut self.events, &other.events);
-        add(&mut self.rejects, &other.rejects);
-        add(&mut self.cancels, &other.cancels);
-        add(&mut self.balances, &other.balances);
-        add(&mut self.holdings, &other.holdings);
-        add(&mut self.accepted, &other.accepted);
-        self.disclosed_accepted += other.disclosed_accepted;
-        self.post_only_accepted += other.post_only_accepted;
-        self.self_trade_cancels += other.self_trade_cancels;
-        self.iceberg_trades += other.iceberg_trades;
-        self.commands_total += other.commands_total;
-        self.open_orders_peak = self.open_orders_peak.max(other.open_orders_peak);
-        self.positions_peak = self.positions_peak.max(other.positions_peak);
-    }
-
-    pub fn summary(&self) -> String {
-        let mut s = format!("coverage over {} commands\n", self.commands_total);
-        s += &format!("  commands: {:?}\n", self.commands);
-        s += &format!("  events:   {:?}\n", self.events);
-        s += &format!("  rejects ({} distinct): {:?}\n", self.rejects.len(), self.rejects);
-        s += &format!("  cancels:  {:?}\n", self.cancels);
-        s += &format!("  balances: {:?}\n", self.balances);
-        s += &format!("  holdings: {:?}\n", self.holdings);
-        s += &format!("  accepted (type, validity, product): {} combinations\n", self.accepted.len());
-        s += &format!(
-            "  accepted with disclosed qty: {}, post-only: {}, iceberg trades: {}\n",
-            self.disclosed_accepted, self.post_only_accepted, self.iceberg_trades
-        );
-        s += &format!("  peak open orders: {}, peak positions: {}\n", self.open_orders_peak, self.positions_peak);
-        s
-    }
-}
-
 fn fee_of(schedule: &FeeSchedule, notional: i64) -> i64 {
     let fee = (notional as i128 * schedule.bps as i128 + 9_999) / 10_000;
     let fee = fee as i64;
@@ -156,7 +77,7 @@ fn ceil_div(a: i64, b: i64) -> i64 {
     (a + b - 1) / b
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Checker {
     limits: Limits,
     risk: bool,
@@ -170,6 +91,8 @@ pub struct Checker {
     levels: BTreeMap<(Token, Side, Price), (Qty, u32)>,
     ltp: BTreeMap<Token, Price>,
     insts: BTreeMap<Token, InstInfo>,
+    /// Tokens in the order the instruments were added.
+    insts_order: Vec<Token>,
     status: BTreeMap<AccountId, AccountStatus>,
     limits_epoch: BTreeMap<AccountId, u64>,
     fee: FeeSchedule,
@@ -205,6 +128,7 @@ impl Checker {
             levels: BTreeMap::new(),
             ltp: BTreeMap::new(),
             insts: BTreeMap::new(),
+            insts_order: Vec::new(),
             status: BTreeMap::new(),
             limits_epoch: BTreeMap::new(),
             fee: FeeSchedule::default(),
@@ -266,6 +190,54 @@ impl Checker {
         }
     }
 
+    /// Mass cancels, halts and the close cancel bids best to worst, then asks, then buy stops,
+    /// then sell stops, each level front to back (the close: instruments in the order added).
+    fn check_cancel_order(&self, cmd: &Command, events: &[Event]) -> Result<(), String> {
+        let (tokens, day_only): (Vec<Token>, bool) = match *cmd {
+            Command::MassCancelInstrument { token } | Command::Halt { token } => (vec![token], false),
+            Command::CloseSession => (self.insts_order.clone(), true),
+            _ => return Ok(()),
+        };
+        // (instrument rank, group, price key) must not decrease; within a book level without
+        // icebergs, time priority must increase.
+        let key = |o: &ShadowOrder| {
+            let rank = tokens.iter().position(|&t| t == o.token).unwrap_or(usize::MAX);
+            let (group, price) = match (o.triggered, o.side) {
+                (true, Side::Buy) => (0, -o.price),
+                (true, Side::Sell) => (1, o.price),
+                (false, Side::Buy) => (2, 0),
+                (false, Side::Sell) => (3, 0),
+            };
+            (rank, group, price)
+        };
+        let expected: BTreeSet<OrderId> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| tokens.contains(&o.token) && (!day_only || o.validity == Validity::Day))
+            .map(|(&id, _)| id)
+            .collect();
+        let mut got: Vec<OrderId> = Vec::new();
+        for e in events {
+            if let Event::Cancelled { order_id, .. } = e {
+                got.push(*order_id);
+            }
+        }
+        let got_set: BTreeSet<OrderId> = got.iter().copied().collect();
+        ensure!(got_set == expected, "{cmd:?} cancelled {got:?}, the open orders were {expected:?}");
+        for pair in got.windows(2) {
+            let (a, b) = (self.orders[&pair[0]], self.orders[&pair[1]]);
+            let (ka, kb) = (key(&a), key(&b));
+            ensure!(ka <= kb, "{cmd:?} cancelled {} ({a:?}) before {} ({b:?})", pair[0], pair[1]);
+            let iceberg_level = self.orders.values().any(|o| {
+                o.token == a.token && o.side == a.side && o.triggered && o.price == a.price && o.disclosed > 0
+            });
+            if ka == kb && a.triggered && !iceberg_level {
+                ensure!(a.prio < b.prio, "{cmd:?} cancelled {} before {} which is ahead in time", pair[0], pair[1]);
+            }
+        }
+        Ok(())
+    }
+
     fn accounts_with_orders(&self) -> BTreeSet<AccountId> {
         self.orders.values().map(|o| o.account).collect()
     }
@@ -280,6 +252,7 @@ impl Checker {
         }
         if !rejected {
             self.expect_effect(cmd, events)?;
+            self.check_cancel_order(cmd, events)?;
             if let Some((side, fill)) = self.expected_taker_fill(cmd) {
                 let id = match (cmd, events.first()) {
                     (Command::Modify(m), _) => m.order_id,
@@ -347,6 +320,7 @@ impl Checker {
                         );
                     }
                     self.insts.insert(token, InstInfo { spec, band_low, band_high });
+                    self.insts_order.push(token);
                     self.ltp.insert(token, spec.reference_price);
                     self.shares_in.entry(token).or_default();
                 }
@@ -653,456 +627,6 @@ impl Checker {
                 )
             }
             _ => {}
-        }
-        Ok(())
-    }
-
-    fn on_trade(&mut self, cmd: &Command, events: &[Event], i: usize, t: &engine_core::Trade) -> Result<(), String> {
-        ensure!(t.trade_id > self.last_trade_id, "trade id {} after {}", t.trade_id, self.last_trade_id);
-        self.last_trade_id = t.trade_id;
-        let info = *self.insts.get(&t.token).ok_or(format!("trade in unknown instrument {}", t.token))?;
-        ensure!(t.qty > 0 && t.qty % info.spec.lot == 0, "trade qty {} (lot {})", t.qty, info.spec.lot);
-        ensure!(
-            t.price >= info.band_low && t.price <= info.band_high && t.price % info.spec.tick == 0,
-            "trade price {} outside the band or the grid",
-            t.price
-        );
-        ensure!(t.buy_account != t.sell_account, "self-trade: {t:?}");
-        let buy = *self.orders.get(&t.buy_order).ok_or(format!("trade with unknown buy order: {t:?}"))?;
-        let sell = *self.orders.get(&t.sell_order).ok_or(format!("trade with unknown sell order: {t:?}"))?;
-        ensure!(
-            buy.side == Side::Buy && sell.side == Side::Sell && buy.token == t.token && sell.token == t.token,
-            "trade {t:?} between {buy:?} and {sell:?}"
-        );
-        ensure!(
-            buy.account == t.buy_account
-                && sell.account == t.sell_account
-                && buy.product == t.buy_product
-                && sell.product == t.sell_product,
-            "trade {t:?} accounts or products differ from the orders"
-        );
-        ensure!(buy.triggered && sell.triggered, "trade with an untriggered stop: {t:?}");
-        ensure!(
-            t.buy_remaining == buy.remaining() - t.qty && t.sell_remaining == sell.remaining() - t.qty,
-            "trade {t:?} remaining does not match the orders ({} and {} before)",
-            buy.remaining(),
-            sell.remaining()
-        );
-        let (maker, taker) = match t.aggressor {
-            Side::Buy => (sell, buy),
-            Side::Sell => (buy, sell),
-        };
-        ensure!(maker.order_type.has_limit_price() && maker.price == t.price, "trade {t:?} not at the maker's price");
-        // The maker is the best resting order of its side: best price, then time (levels holding
-        // an iceberg are skipped: refills move it back without an event).
-        let maker_id = if t.aggressor == Side::Buy { t.sell_order } else { t.buy_order };
-        let maker_side = t.aggressor.opposite();
-        let resting =
-            || self.orders.iter().filter(move |(_, o)| o.token == t.token && o.side == maker_side && o.triggered);
-        let better = resting().find(|(_, o)| match maker_side {
-            Side::Buy => o.price > t.price,
-            Side::Sell => o.price < t.price,
-        });
-        ensure!(better.is_none(), "trade {t:?} at {} while {better:?} rests at a better price", t.price);
-        let level = || resting().filter(|(_, o)| o.price == t.price);
-        if level().all(|(_, o)| o.disclosed == 0) {
-            let first = level().min_by_key(|(_, o)| o.prio).map(|(&id, _)| id);
-            ensure!(first == Some(maker_id), "trade {t:?}: order {first:?} is ahead of the maker {maker_id} in time");
-        }
-        if taker.order_type.has_limit_price() {
-            let crosses = match t.aggressor {
-                Side::Buy => taker.price >= t.price,
-                Side::Sell => taker.price <= t.price,
-            };
-            ensure!(crosses, "trade {t:?} beyond the taker's limit {}", taker.price);
-        }
-        if maker.disclosed > 0 {
-            self.coverage.iceberg_trades += 1;
-        }
-        let notional = t.qty * t.price;
-        let (buy_fee, sell_fee) =
-            if self.risk { (fee_of(&self.fee, notional), fee_of(&self.fee, notional)) } else { (0, 0) };
-        ensure!(
-            (t.buy_fee, t.sell_fee) == (buy_fee, sell_fee),
-            "trade fees ({}, {}), schedule {:?} gives {buy_fee} each",
-            t.buy_fee,
-            t.sell_fee,
-            self.fee
-        );
-        // Expected settlement sequence (docs: Matching).
-        let mut expected: Vec<Event> = Vec::new();
-        if self.risk {
-            let mut cash: BTreeMap<AccountId, i64> = BTreeMap::new();
-            for account in [t.buy_account, t.sell_account, self.fee.fee_account] {
-                cash.insert(account, self.cash.get(&account).copied().unwrap_or(0));
-            }
-            let sides =
-                [(t.buy_account, t.buy_product, 1i64, t.buy_fee), (t.sell_account, t.sell_product, -1i64, t.sell_fee)];
-            for (account, product, sign, fee) in sides {
-                match product {
-                    Product::Cnc => {
-                        let h = self.holdings.get(&(account, t.token)).copied().unwrap_or(0) + sign * t.qty;
-                        expected.push(Event::HoldingsChanged {
-                            account,
-                            token: t.token,
-                            delta: sign * t.qty,
-                            holdings: h,
-                            reason: HoldingsReason::Trade,
-                        });
-                        let delta = -sign * notional - fee;
-                        let c = cash.get_mut(&account).expect("cash");
-                        *c += delta;
-                        expected.push(Event::BalanceChanged {
-                            account,
-                            delta,
-                            cash: *c,
-                            reason: BalanceReason::TradeSettlement,
-                        });
-                    }
-                    Product::Mis => {
-                        self.mis_touched.insert(account);
-                        let c = cash.get_mut(&account).expect("cash");
-                        if fee != 0 {
-                            *c -= fee;
-                            expected.push(Event::BalanceChanged {
-                                account,
-                                delta: -fee,
-                                cash: *c,
-                                reason: BalanceReason::Fee,
-                            });
-                        }
-                        let pos = self.mis.entry((account, t.token)).or_default();
-                        pos.0 += sign * t.qty;
-                        pos.1 -= sign * notional;
-                        if pos.0 == 0 {
-                            let value = pos.1;
-                            pos.1 = 0;
-                            if value != 0 {
-                                *c += value;
-                                expected.push(Event::BalanceChanged {
-                                    account,
-                                    delta: value,
-                                    cash: *c,
-                                    reason: BalanceReason::MisSettlement,
-                                });
-                            }
-                        }
-                        if *pos == (0, 0) {
-                            self.mis.remove(&(account, t.token));
-                        }
-                    }
-                }
-            }
-            let fees = t.buy_fee + t.sell_fee;
-            if fees != 0 {
-                let c = cash.get_mut(&self.fee.fee_account).expect("cash");
-                *c += fees;
-                expected.push(Event::BalanceChanged {
-                    account: self.fee.fee_account,
-                    delta: fees,
-                    cash: *c,
-                    reason: BalanceReason::Fee,
-                });
-            }
-        }
-        let got = events.get(i + 1..i + 1 + expected.len()).unwrap_or(&[]);
-        ensure!(
-            got == expected.as_slice(),
-            "settlement of {t:?}:\n  expected {expected:?}\n  got      {got:?}\n  (command {cmd:?})"
-        );
-        let level = events.get(i + 1 + expected.len());
-        let maker_side = t.aggressor.opposite();
-        ensure!(
-            matches!(level, Some(Event::BookLevel { token, side, price, .. })
-                if *token == t.token && *side == maker_side && *price == t.price),
-            "trade {t:?} not followed (after settlement) by the maker's BookLevel: {level:?}"
-        );
-        // Fills.
-        for (id, remaining) in [(t.buy_order, t.buy_remaining), (t.sell_order, t.sell_remaining)] {
-            if remaining == 0 {
-                self.orders.remove(&id);
-            } else {
-                self.orders.get_mut(&id).expect("order").filled += t.qty;
-            }
-        }
-        self.ltp.insert(t.token, t.price);
-        Ok(())
-    }
-
-    /// Checks the engine's state against the shadows and against itself.
-    pub fn check<B: Book>(&mut self, engine: &Engine<B>) -> Result<(), String> {
-        let risk = self.risk;
-        // Instruments.
-        let insts: Vec<_> = engine.instruments().collect();
-        ensure!(insts.len() == self.insts.len(), "{} instruments, events added {}", insts.len(), self.insts.len());
-        ensure!(engine.session_open() == self.session_open, "session_open {}", engine.session_open());
-        for inst in &insts {
-            let info = self.insts.get(&inst.token).ok_or(format!("instrument {} never added", inst.token))?;
-            ensure!(
-                (inst.band_low, inst.band_high, inst.tick, inst.lot, inst.reference_price)
-                    == (info.band_low, info.band_high, info.spec.tick, info.spec.lot, info.spec.reference_price),
-                "instrument {inst:?} differs from its spec {info:?}"
-            );
-            ensure!(
-                inst.last_price == self.ltp[&inst.token],
-                "instrument {inst:?}: last trade was {}",
-                self.ltp[&inst.token]
-            );
-        }
-        let halted: BTreeSet<Token> =
-            insts.iter().filter(|i| i.status == InstrumentStatus::Halted).map(|i| i.token).collect();
-
-        // Orders against the shadow.
-        let orders: Vec<OrderView> = engine.open_orders().collect();
-        ensure!(
-            orders.len() == self.orders.len(),
-            "{} open orders, the events leave {} open",
-            orders.len(),
-            self.orders.len()
-        );
-        ensure!(orders.len() <= self.limits.orders_max as usize, "more open orders than orders_max");
-        self.coverage.open_orders_peak = self.coverage.open_orders_peak.max(orders.len());
-        let mut per_account: BTreeMap<AccountId, (i64, u32)> = BTreeMap::new();
-        // (holdings_reserved, open_buy_qty, open_sell_qty) per position.
-        let mut per_position: BTreeMap<(AccountId, Token), (Qty, Qty, Qty)> = BTreeMap::new();
-        let mut per_level: BTreeMap<(Token, Side, Price), (Qty, u32)> = BTreeMap::new();
-        let fee_bps = self.fee.bps as i64;
-        let fee_ps = |p: i64| ceil_div(p * fee_bps, 10_000);
-        for o in &orders {
-            let s = self.orders.get(&o.order_id).ok_or(format!("open order {o:?} unknown to the events"))?;
-            let view = (
-                o.account,
-                o.token,
-                o.side,
-                o.order_type,
-                o.validity,
-                o.product,
-                o.price,
-                o.trigger,
-                o.qty,
-                o.filled,
-                (o.disclosed, o.post_only, o.triggered),
-            );
-            let shadow = (
-                s.account,
-                s.token,
-                s.side,
-                s.order_type,
-                s.validity,
-                s.product,
-                s.price,
-                s.trigger,
-                s.qty,
-                s.filled,
-                (s.disclosed, s.post_only, s.triggered),
-            );
-            ensure!(view == shadow, "order {o:?} differs from what the events say: {s:?}");
-            let remaining = o.remaining();
-            ensure!(remaining > 0, "open order {o:?} with nothing remaining");
-            ensure!(!halted.contains(&o.token), "open order {o:?} in a halted instrument");
-            ensure!(
-                self.session_open || o.validity != Validity::Day,
-                "DAY order {o:?} open while the session is closed"
-            );
-            if o.triggered {
-                ensure!(
-                    o.order_type.has_limit_price() && matches!(o.validity, Validity::Day | Validity::Gtc),
-                    "resting order {o:?} is not a DAY/GTC limit"
-                );
-                ensure!(o.visible > 0 && o.visible <= remaining, "resting order {o:?}: visible out of range");
-                ensure!(o.disclosed == 0 || o.visible <= o.disclosed, "resting order {o:?}: visible above disclosed");
-                let e = per_level.entry((o.token, o.side, o.price)).or_default();
-                e.0 += o.visible;
-                e.1 += 1;
-            } else {
-                ensure!(o.order_type.is_stop() && o.visible == 0, "untriggered order {o:?} shows quantity");
-                let ltp = self.ltp[&o.token];
-                let hit = match o.side {
-                    Side::Buy => o.trigger <= ltp,
-                    Side::Sell => o.trigger >= ltp,
-                };
-                ensure!(!hit, "stop {o:?} left untriggered at last price {ltp}");
-            }
-            if risk {
-                ensure!(
-                    o.reserved_cash == remaining * o.reserve_per_share,
-                    "order {o:?}: reserved_cash != remaining * reserve_per_share"
-                );
-                let info = self.insts[&o.token];
-                let acct = engine.account(o.account).ok_or(format!("order {o:?} of an unknown account"))?;
-                let eligible = !s.modified
-                    && s.fee_epoch == self.fee_epoch
-                    && s.limits_epoch == self.limits_epoch.get(&o.account).copied().unwrap_or(0);
-                if eligible {
-                    let rp = match (o.side, o.product, o.order_type.has_limit_price()) {
-                        (Side::Buy, _, true) => o.price,
-                        (Side::Buy, _, false) | (Side::Sell, Product::Mis, _) => info.band_high,
-                        (Side::Sell, Product::Cnc, _) => 0,
-                    };
-                    let lev =
-                        if acct.limits.mis_leverage != 0 { acct.limits.mis_leverage } else { info.spec.mis_leverage };
-                    let rps = match (o.side, o.product) {
-                        (Side::Buy, Product::Cnc) => rp + fee_ps(rp),
-                        (Side::Sell, Product::Cnc) => 0,
-                        (_, Product::Mis) => ceil_div(rp.max(info.spec.reference_price), lev as i64) + fee_ps(rp),
-                    };
-                    ensure!(
-                        o.reserve_per_share == rps,
-                        "order {o:?}: reserve_per_share {} but the docs give {rps} (fee {:?}, leverage {lev})",
-                        o.reserve_per_share,
-                        self.fee
-                    );
-                }
-                let a = per_account.entry(o.account).or_default();
-                a.0 += o.reserved_cash;
-                a.1 += 1;
-                let p = per_position.entry((o.account, o.token)).or_default();
-                if o.side == Side::Sell && o.product == Product::Cnc {
-                    p.0 += remaining;
-                }
-                match o.side {
-                    Side::Buy => p.1 += remaining,
-                    Side::Sell => p.2 += remaining,
-                }
-            }
-        }
-
-        // Book depth against the orders and against the BookLevel events.
-        for inst in &insts {
-            let mut best = [None, None];
-            for (k, side) in [Side::Buy, Side::Sell].into_iter().enumerate() {
-                let n = engine.depth(inst.token, side, &mut self.depth_buf);
-                let levels = &self.depth_buf[..n];
-                best[k] = levels.first().map(|l| l.price);
-                let expected: Vec<(Price, Qty, u32)> = {
-                    let range = per_level.range((inst.token, side, Price::MIN)..=(inst.token, side, Price::MAX));
-                    let mut v: Vec<_> = range.map(|(&(_, _, p), &(q, c))| (p, q, c)).collect();
-                    if side == Side::Buy {
-                        v.reverse();
-                    }
-                    v
-                };
-                let got: Vec<(Price, Qty, u32)> = levels.iter().map(|l| (l.price, l.qty, l.orders)).collect();
-                ensure!(
-                    got == expected,
-                    "depth {} {side:?} {got:?}\n  but the open orders give {expected:?}",
-                    inst.token
-                );
-                for &(price, qty, count) in &got {
-                    let shadow = self.levels.get(&(inst.token, side, price)).copied();
-                    ensure!(
-                        shadow == Some((qty, count)),
-                        "depth {} {side:?} {price}: {qty}/{count}, the last BookLevel said {shadow:?}",
-                        inst.token
-                    );
-                }
-                let shadow_count = self.levels.keys().filter(|(t, s, _)| *t == inst.token && *s == side).count();
-                ensure!(
-                    shadow_count == got.len(),
-                    "BookLevel events leave {shadow_count} levels on {} {side:?}, depth has {}",
-                    inst.token,
-                    got.len()
-                );
-            }
-            if let [Some(bid), Some(ask)] = best {
-                ensure!(bid < ask, "crossed book in {}: bid {bid} >= ask {ask}", inst.token);
-            }
-        }
-
-        // Accounts.
-        let mut cash_total: i128 = 0;
-        let mut margin_by_account: BTreeMap<AccountId, i64> = BTreeMap::new();
-        let mut shares: BTreeMap<Token, i128> = BTreeMap::new();
-        let positions: Vec<_> = engine.positions().collect();
-        if risk {
-            ensure!(positions.len() <= self.limits.positions_max as usize, "more positions than positions_max");
-            self.coverage.positions_peak = self.coverage.positions_peak.max(positions.len());
-            let mut seen: BTreeSet<(AccountId, Token)> = BTreeSet::new();
-            for p in &positions {
-                let key = (p.account, p.token);
-                ensure!(seen.insert(key), "two positions for {key:?}");
-                let (reserved, buy, sell) = per_position.remove(&key).unwrap_or_default();
-                ensure!(
-                    (p.holdings_reserved, p.open_buy_qty, p.open_sell_qty) == (reserved, buy, sell),
-                    "position {p:?}: the open orders give holdings_reserved {reserved}, buys {buy}, sells {sell}"
-                );
-                ensure!(
-                    p.holdings != 0
-                        || p.holdings_reserved != 0
-                        || p.mis_qty != 0
-                        || p.mis_value != 0
-                        || p.mis_margin != 0
-                        || p.open_buy_qty != 0
-                        || p.open_sell_qty != 0,
-                    "position {p:?} is all zero but not freed"
-                );
-                let holdings = self.holdings.get(&key).copied().unwrap_or(0);
-                ensure!(p.holdings == holdings, "position {p:?}: HoldingsChanged events give {holdings}");
-                let mis = self.mis.get(&key).copied().unwrap_or_default();
-                ensure!((p.mis_qty, p.mis_value) == mis, "position {p:?}: the trades give MIS (qty, value) {mis:?}");
-                let info = self.insts[&p.token];
-                if !self.margin_stale.contains(&p.account) {
-                    let acct = engine.account(p.account).ok_or(format!("position {p:?} of an unknown account"))?;
-                    let lev =
-                        if acct.limits.mis_leverage != 0 { acct.limits.mis_leverage } else { info.spec.mis_leverage };
-                    let margin = ceil_div(p.mis_qty.abs() * info.spec.reference_price, lev as i64);
-                    ensure!(p.mis_margin == margin, "position {p:?}: mis_margin, docs give {margin} (leverage {lev})");
-                }
-                *margin_by_account.entry(p.account).or_default() += p.mis_margin;
-                cash_total += p.mis_value as i128;
-                *shares.entry(p.token).or_default() += (p.holdings + p.mis_qty) as i128;
-            }
-            ensure!(per_position.is_empty(), "open orders without a position: {per_position:?}");
-            let with_mis: BTreeSet<AccountId> =
-                positions.iter().filter(|p| p.mis_qty != 0).map(|p| p.account).collect();
-            self.margin_stale.retain(|a| with_mis.contains(a));
-            for (key, &h) in &self.holdings {
-                ensure!(h == 0 || seen.contains(key), "holdings {h} of {key:?} but no position");
-            }
-        }
-        let accounts: Vec<_> = engine.accounts().collect();
-        ensure!(accounts.len() == self.cash.len(), "{} accounts, events created {}", accounts.len(), self.cash.len());
-        ensure!(accounts.windows(2).all(|w| w[0].id < w[1].id), "accounts() not ascending");
-        for a in &accounts {
-            let status = self.status.get(&a.id).copied();
-            ensure!(status == Some(a.status), "account {a:?}: the events say status {status:?}");
-            if !risk {
-                continue;
-            }
-            ensure!(
-                a.available == a.cash - a.reserved - a.margin,
-                "account {a:?}: available != cash - reserved - margin"
-            );
-            let shadow = self.cash.get(&a.id).copied().unwrap_or(0);
-            ensure!(a.cash == shadow, "account {a:?}: BalanceChanged events give cash {shadow}");
-            let (reserved, count) = per_account.remove(&a.id).unwrap_or_default();
-            ensure!(
-                a.reserved == reserved && a.open_orders == count,
-                "account {a:?}: its open orders reserve {reserved} in {count} orders"
-            );
-            let margin = margin_by_account.remove(&a.id).unwrap_or(0);
-            ensure!(a.margin == margin, "account {a:?}: its positions' mis_margin add up to {margin}");
-            ensure!(a.status == AccountStatus::Active || count == 0, "account {a:?} is not active but has open orders");
-            if !self.mis_touched.contains(&a.id) && !self.funds_exempt.contains(&a.id) {
-                ensure!(a.cash >= 0 && a.available >= 0, "account {a:?} (never traded MIS) went below zero");
-            }
-            cash_total += a.cash as i128;
-        }
-        if risk {
-            ensure!(per_account.is_empty(), "open orders of unknown accounts: {per_account:?}");
-            ensure!(margin_by_account.is_empty(), "positions of unknown accounts: {margin_by_account:?}");
-            ensure!(
-                cash_total == self.cash_in,
-                "cash not conserved: sum of cash + mis_value = {cash_total}, deposits - withdrawals = {}",
-                self.cash_in
-            );
-            for (token, &shares_in) in &self.shares_in {
-                let held = shares.get(token).copied().unwrap_or(0);
-                ensure!(
-                    held == shares_in,
-                    "shares of {token} not conserved: holdings + mis_qty = {held}, deposited - withdrawn = {shares_in}"
-                );
-            }
         }
         Ok(())
     }

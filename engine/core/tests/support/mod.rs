@@ -2,6 +2,7 @@
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod coverage;
 pub mod gen;
 pub mod invariants;
 pub mod naive_book;

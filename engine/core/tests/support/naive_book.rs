@@ -39,6 +39,16 @@ impl NaiveBook {
     }
 }
 
+impl NaiveBook {
+    /// A deliberate bug for the checker's self-test: queue `slot` at the front (LIFO).
+    pub fn push_front_for_mutant(&mut self, side: Side, level: u32, slot: u32, qty: Qty) {
+        self.check_level(level);
+        let entry = self.side_mut(side).entry(level).or_default();
+        entry.queue.push_front(slot);
+        entry.qty += qty;
+    }
+}
+
 impl Book for NaiveBook {
     fn with_levels(levels: u32) -> Self {
         NaiveBook { levels, bids: BTreeMap::new(), asks: BTreeMap::new() }

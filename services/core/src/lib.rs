@@ -10,6 +10,7 @@
 mod db;
 mod feed;
 mod runner;
+pub mod testkit;
 
 pub use db::{open_db, ServiceDb};
 pub use feed::{CommandSink, EventBatch, EventFeed, FeedError, MemoryFeed, SinkError};

@@ -4,6 +4,7 @@
 //! pipeline and runs the receiver until it is told to stop.
 
 pub mod config;
+pub mod eventlog;
 pub mod node;
 pub mod output;
 pub mod recovery;
@@ -14,4 +15,4 @@ pub mod wait;
 
 pub use config::Config;
 pub use node::{open_source, run, run_with, Control, RunReport};
-pub use recovery::{recover, Recovered, RecoveryError};
+pub use recovery::{recover, recover_with, Recovered, RecoveryError};

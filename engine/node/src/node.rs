@@ -12,8 +12,9 @@ use engine_proto::{encode_command, COMMAND_LEN_MAX};
 use journal::{JournalConfig, JournalWriter, SnapshotStore};
 
 use crate::config::Config;
+use crate::eventlog::{append_batch, open_event_log, EventLogOutput};
 use crate::output::{EventOutput, FileOutput, NullOutput};
-use crate::recovery::recover;
+use crate::recovery::recover_with;
 use crate::slot::{Slot, SlotKind};
 use crate::source::{CommandSource, FileSource, Generator, Next, NoSource};
 use crate::topology::{self, Pins, Progress, Stages};
@@ -70,7 +71,26 @@ pub fn run_with(
     let data_dir = config.node.data_dir.clone();
     let limits = config.limits();
     let durability = config.durability().map_err(anyhow::Error::msg)?;
-    let recovered = recover(&data_dir, limits, config.snapshot.keep)?;
+    let (mut event_log, event_log_seq) = open_event_log(&data_dir, config.journal.segment_bytes_max)?;
+    let mut batch_buf = Vec::new();
+    let recovered = recover_with(&data_dir, limits, config.snapshot.keep, |seq, ts_ns, events| {
+        append_batch(&mut event_log, seq, ts_ns, events, &mut batch_buf)
+            .map_err(|e| crate::recovery::RecoveryError::EventLog(e.to_string()))
+    })?;
+    if event_log.last_seq() < recovered.last_seq {
+        anyhow::bail!(
+            "the event log ends at seq {} but the state is at seq {}: entries {}..={} cannot be regenerated",
+            event_log.last_seq(),
+            recovered.last_seq,
+            event_log.last_seq() + 1,
+            recovered.last_seq
+        );
+    }
+    event_log.commit()?;
+    if event_log.last_seq() > event_log_seq {
+        tracing::info!(from = event_log_seq + 1, to = event_log.last_seq(), "event log: regenerated entries");
+    }
+    let output: Box<dyn EventOutput> = Box::new(EventLogOutput::new(event_log, output));
     let recovered_seq = recovered.last_seq;
     let state_hash_at_start = recovered.engine.state_hash();
 
@@ -273,11 +293,11 @@ fn publish_snapshot(ring: &mut dyn topology::Ring, wait: WaitKind) {
     }
 }
 
-/// Writes each snapshot once the journal holds every command it covers, then (given a journal
+/// Writes each snapshot once the journal and the event log hold every command it covers, then (given a journal
 /// directory to prune) drops segments older than the oldest snapshot kept.
 fn write_snapshots(rx: Receiver<(u64, Vec<u8>)>, store: SnapshotStore, prune: Option<&Path>, progress: &Progress) {
     for (seq, bytes) in rx {
-        while progress.journaled.load(Ordering::Acquire) < seq {
+        while progress.journaled.load(Ordering::Acquire) < seq || progress.published.load(Ordering::Acquire) < seq {
             std::thread::sleep(Duration::from_micros(200));
         }
         match store.write(seq, &bytes) {

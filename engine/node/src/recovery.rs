@@ -18,6 +18,8 @@ pub enum RecoveryError {
     SnapshotAhead { snapshot: u64, last: u64 },
     #[error("journal record seq {seq}: {reason}")]
     BadCommand { seq: u64, reason: String },
+    #[error("event log: {0}")]
+    EventLog(String),
 }
 
 #[derive(Debug)]
@@ -33,6 +35,17 @@ pub struct Recovered {
 /// Rebuilds the engine from `data_dir`. A torn journal tail is truncated (and logged); any other
 /// damage is an error naming what is wrong and where.
 pub fn recover(data_dir: &Path, limits: Limits, keep_snapshots: usize) -> Result<Recovered, RecoveryError> {
+    recover_with(data_dir, limits, keep_snapshots, |_, _, _| Ok(()))
+}
+
+/// As [`recover`], handing the events of every replayed command to `on_events` (seq, ts, events):
+/// the node uses it to regenerate event-log entries a crash left unwritten.
+pub fn recover_with(
+    data_dir: &Path,
+    limits: Limits,
+    keep_snapshots: usize,
+    mut on_events: impl FnMut(u64, u64, &[Event]) -> Result<(), RecoveryError>,
+) -> Result<Recovered, RecoveryError> {
     let started = Instant::now();
     let journal_dir = data_dir.join("journal");
     std::fs::create_dir_all(&journal_dir)
@@ -67,6 +80,7 @@ pub fn recover(data_dir: &Path, limits: Limits, keep_snapshots: usize) -> Result
                 .map_err(|e| RecoveryError::BadCommand { seq: record.seq, reason: e.to_string() })?;
             events.clear();
             engine.apply(record.seq, record.ts_ns, &command, &mut events);
+            on_events(record.seq, record.ts_ns, &events)?;
             replayed += 1;
             if replayed % progress_every == 0 {
                 tracing::info!(replayed, at_seq = record.seq, last_seq = last, "recovery: replaying the journal");

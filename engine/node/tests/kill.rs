@@ -7,7 +7,7 @@ use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use engine_core::{Command, Engine, Limits};
-use engine_node::output::read_event_file;
+use engine_node::output::{read_event_file, PublishedCommand};
 use engine_node::source::{write_command_file, CommandSource, Generator, Next};
 use journal::JournalReader;
 use rand::{Rng, SeedableRng};
@@ -56,6 +56,35 @@ fn check_journal(dir: &Path, commands: &[Command]) -> u64 {
     expected - 1
 }
 
+/// The event log holds seqs 1..=last with no gap, each entry exactly what a replay of the
+/// journal produces, and equal to every batch that was actually published before a kill.
+fn check_event_log(dir: &Path, published: &[PublishedCommand], last: u64) {
+    let limits = Limits { accounts_max: 256, orders_max: 8_192, positions_max: 8_192, ..Limits::small() };
+    let mut engine: Engine = Engine::new(limits);
+    let mut journal = JournalReader::open(&dir.join("data").join("journal"), 1).expect("journal");
+    let mut log = JournalReader::open(&dir.join("data").join("events"), 1).expect("event log");
+    let mut by_seq = published.iter().peekable();
+    let mut events = Vec::new();
+    let mut decoded = Vec::new();
+    for seq in 1..=last {
+        let command = journal.next().expect("journal").expect("a journal record");
+        assert_eq!(command.seq, seq);
+        events.clear();
+        engine.apply(seq, command.ts_ns, &engine_proto::decode_command(command.payload).expect("command"), &mut events);
+        let entry = log.next().expect("event log").unwrap_or_else(|| panic!("event log ends before seq {seq}"));
+        assert_eq!(entry.seq, seq, "event log seqs are contiguous");
+        let header = engine_proto::decode_batch(entry.payload, &mut decoded).expect("a batch");
+        assert_eq!((header.seq, header.ts_ns), (seq, command.ts_ns));
+        assert_eq!(decoded, events, "event log entry {seq} equals the replayed events");
+        if by_seq.peek().is_some_and(|p| p.seq == seq) {
+            let p = by_seq.next().expect("peeked");
+            assert_eq!((p.ts_ns, &p.events), (command.ts_ns, &events), "published batch {seq} equals the log's");
+        }
+    }
+    assert!(log.next().expect("event log").is_none(), "nothing beyond the last seq");
+    assert!(by_seq.next().is_none(), "every published batch was checked");
+}
+
 #[test]
 fn sigkill_at_20_random_moments_loses_no_published_command() {
     let seed: u64 = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
@@ -71,6 +100,7 @@ fn sigkill_at_20_random_moments_loses_no_published_command() {
 
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut published_max = 0u64;
+    let mut published = Vec::new();
     let mut kills = 0;
     let mut run = 0;
     while kills < KILLS {
@@ -87,13 +117,10 @@ fn sigkill_at_20_random_moments_loses_no_published_command() {
 
         // What this run published: strictly increasing seqs, each beyond the previous runs'.
         let events = std::fs::read(dir.path().join(format!("events-{run:02}.bin"))).unwrap_or_default();
-        for published in read_event_file(&events) {
-            assert!(
-                published.seq > published_max,
-                "SEED={seed}: seq {} published twice or out of order",
-                published.seq
-            );
-            published_max = published.seq;
+        for batch in read_event_file(&events) {
+            assert!(batch.seq > published_max, "SEED={seed}: seq {} published twice or out of order", batch.seq);
+            published_max = batch.seq;
+            published.push(batch);
         }
         // Recover as the next start-up will, then check every published command is journaled.
         let limits = Limits { accounts_max: 256, orders_max: 8_192, positions_max: 8_192, ..Limits::small() };
@@ -125,6 +152,7 @@ fn sigkill_at_20_random_moments_loses_no_published_command() {
             }
             assert_eq!(recovered.engine.state_hash(), reference.state_hash(), "SEED={seed}: final state");
             assert_eq!(check_journal(dir.path(), &commands), commands.len() as u64);
+            check_event_log(dir.path(), &published, commands.len() as u64);
             break;
         }
         assert!(Instant::now() < deadline, "SEED={seed}: the kill test ran out of time");

@@ -1,0 +1,510 @@
+//! Funds: the broker's double-entry ledger of client money, and deposits and withdrawals.
+//!
+//! The service follows the engine's events through [`services_core::ServiceRunner`] and turns
+//! every movement of cash into a balanced journal entry in its own SQLite database
+//! (see [`schema`] for how the database itself refuses an unbalanced entry):
+//!
+//! | engine event | entry | debit | credit |
+//! |---|---|---|---|
+//! | `BalanceChanged{Deposit}` | deposit | bank | client cash |
+//! | `BalanceChanged{Withdrawal}` | withdrawal | client cash | bank |
+//! | `Trade` (each fill) | trade | buyer: cash (CNC) or MIS clearing | seller: cash (CNC) or MIS clearing |
+//! | `Trade` with fees | fee | buyer cash, seller cash | the fee account's cash |
+//! | `BalanceChanged{MisSettlement}` | mis_settlement | MIS clearing (profit) or cash (loss) | the other |
+//! | `BalanceChanged{MisConversion}` | mis_conversion | as for settlement | |
+//!
+//! # Ledger accounts
+//!
+//! - `bank`: the broker's client-money bank account (debit-normal): its balance is deposits
+//!   minus withdrawals.
+//! - `cash:<account>`: a client's cash at the broker (credit-normal). It equals the engine's
+//!   `AccountView::cash`. The engine's fee account is an ordinary engine account, so brokerage
+//!   lands in its `cash:` account.
+//! - `mis:<account>:<token>`: the clearing account of one intraday (MIS) position.
+//!
+//! # Why intraday trades go through a clearing account
+//!
+//! An intraday fill moves no client cash: the engine books it into the position's `mis_value`
+//! (sells add `q*p`, buys subtract) and only when the position goes flat (or square-off converts
+//! it to delivery) does `mis_value` — the realised P&L — move into cash. The money on the other
+//! side of an intraday fill belongs to the market: a delivery counterparty's cash, or another
+//! intraday position. So each intraday position gets a clearing account standing between the
+//! client and the market: a fill credits or debits it against the counterparty (keeping the
+//! trade entry balanced), and the settlement entry empties it into (or out of) the client's
+//! cash. Its balance is exactly the engine's `mis_value`, so it reconciles too, and the books
+//! satisfy the engine's conservation law: `bank = Σ cash + Σ mis clearing`.
+//!
+//! # Reserved cash
+//!
+//! Cash blocked by open orders and MIS margin is not journalled: it is not a movement of money,
+//! and the events do not carry enough to reproduce it exactly (an MIS reservation depends on the
+//! instrument's leverage, which `InstrumentAdded` does not carry). Reconciliation therefore
+//! compares cash, which is exact.
+//!
+//! # Checks while applying
+//!
+//! `BalanceChanged` carries the account's new cash; after each batch the ledger balance of every
+//! account it touched must equal the last reported value. An intraday position that closes
+//! (settlement or conversion) must close for exactly its clearing balance. A mismatch stops the service
+//! ([`ServiceError::Invariant`]) rather than keep wrong books.
+//!
+//! Deposit and withdrawal requests are in [`requests`] (with the crash and idempotency argument).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use engine_core::{
+    AccountId, BalanceReason, CommandKind, Engine, Event, HoldingsReason, Product, RejectReason, Token, Trade,
+};
+use services_core::{CommandSink, EventBatch, Service, ServiceError};
+
+pub mod ledger;
+pub mod requests;
+pub mod schema;
+
+pub use ledger::{audit, balance, balances, cash_balances, statement, Audit, Balances, Statement, StatementLine};
+pub use requests::{
+    get_request, request_deposit, request_withdrawal, requests, FundsRequest, RequestKind, RequestStatus,
+};
+
+use ledger::{cash_account, mis_account, post, EntryHeader, EntryKind, Side, BANK};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FundsError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("the connection does not enforce foreign keys (PRAGMA foreign_keys = ON is required)")]
+    ForeignKeysOff,
+    #[error("amount must be positive paise, got {0}")]
+    InvalidAmount(i64),
+    #[error("a reference is 1 to 64 bytes")]
+    InvalidReference,
+    #[error("unknown account {0}")]
+    UnknownAccount(AccountId),
+    #[error("this reference was already used for a different request")]
+    ReferenceReused,
+    #[error("{0}")]
+    Invariant(String),
+}
+
+impl From<FundsError> for ServiceError {
+    fn from(e: FundsError) -> ServiceError {
+        match e {
+            FundsError::Db(e) => ServiceError::Db(e),
+            other => ServiceError::Invariant(other.to_string()),
+        }
+    }
+}
+
+/// The funds service: a [`Service`] for [`services_core::ServiceRunner`].
+pub struct FundsService {
+    sink: Option<Box<dyn CommandSink>>,
+    /// Set at the first `on_idle`: the feed is drained, so every answer the engine gave to a
+    /// previous incarnation's commands has been applied.
+    caught_up: bool,
+    /// Requests this process handed to the sink.
+    sent: HashSet<i64>,
+}
+
+impl std::fmt::Debug for FundsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FundsService")
+            .field("sink", &self.sink.as_ref().map(|_| "CommandSink"))
+            .field("caught_up", &self.caught_up)
+            .field("sent", &self.sent.len())
+            .finish()
+    }
+}
+
+impl FundsService {
+    /// A service that submits deposit and withdrawal requests through `sink`.
+    pub fn new(sink: Box<dyn CommandSink>) -> FundsService {
+        FundsService { sink: Some(sink), caught_up: false, sent: HashSet::new() }
+    }
+
+    /// A service that only keeps the ledger (requests stay queued).
+    pub fn ledger_only() -> FundsService {
+        FundsService { sink: None, caught_up: false, sent: HashSet::new() }
+    }
+
+    /// Submits what can be submitted, strictly in id order, each request marked `submitted`
+    /// (committed) before the sink sees it. Requests left in doubt by a previous incarnation (and
+    /// newer requests of the same accounts, to keep each account's order) wait until the feed
+    /// has been drained once; other accounts' requests go at once. Returns how many were handed
+    /// to the sink. Stops at the first sink error (that request goes back to the queue).
+    pub fn submit_pending(&mut self, conn: &Connection) -> Result<usize, FundsError> {
+        let Some(sink) = self.sink.as_mut() else { return Ok(0) };
+        let mut waiting: BTreeSet<AccountId> = BTreeSet::new();
+        let mut sent = 0;
+        for r in requests::open_requests(conn)? {
+            let in_doubt = r.status == RequestStatus::Submitted && !self.sent.contains(&r.id);
+            if r.status == RequestStatus::Submitted && !in_doubt {
+                continue; // in flight from this process: waiting for the engine's answer
+            }
+            if !self.caught_up && (in_doubt || waiting.contains(&r.account)) {
+                waiting.insert(r.account);
+                continue;
+            }
+            requests::mark_submitted(conn, r.id)?;
+            match sink.submit(&r.kind.command(r.account, r.amount)) {
+                Ok(()) => {
+                    self.sent.insert(r.id);
+                    sent += 1;
+                    tracing::info!(request = r.id, account = r.account, kind = r.kind.code(), in_doubt, "submitted");
+                }
+                Err(e) => {
+                    if r.status == RequestStatus::Queued {
+                        requests::unmark_submitted(conn, r.id)?;
+                    }
+                    tracing::warn!(request = r.id, error = %e, "submission failed; will retry");
+                    break;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    fn apply_batch(&mut self, tx: &Connection, batch: &EventBatch) -> Result<(), FundsError> {
+        let mut ctx = BatchCtx { seq: batch.seq, ts_ns: batch.ts_ns, ordinal: 0, ..BatchCtx::default() };
+        for event in &batch.events {
+            // A conversion with a non-zero clearing balance is followed by its cash event.
+            if let Some((account, token, open)) = ctx.conversion.take() {
+                match *event {
+                    Event::BalanceChanged { account: a, reason: BalanceReason::MisConversion, .. } if a == account => {
+                        ctx.conversion = Some((account, token, open));
+                    }
+                    _ if open != 0 => {
+                        return Err(invariant(batch.seq, &format!("account {account}: MIS conversion without cash")));
+                    }
+                    _ => {}
+                }
+            }
+            match *event {
+                Event::AccountCreated { account, .. } => {
+                    cash_account(tx, account)?;
+                }
+                Event::FeeScheduleSet(fees) => {
+                    tx.prepare_cached(
+                        "INSERT INTO funds_state (key, value) VALUES ('fee_account', ?1)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![fees.fee_account])?;
+                }
+                Event::Trade(t) => {
+                    post_trade(tx, &mut ctx, &t)?;
+                    ctx.last_trade = Some(t);
+                }
+                Event::BalanceChanged { account, delta, cash, reason } => {
+                    ctx.reported_cash.insert(account, cash);
+                    match reason {
+                        BalanceReason::Deposit | BalanceReason::Withdrawal => {
+                            post_deposit_or_withdrawal(tx, &mut ctx, account, delta, reason)?
+                        }
+                        // Posted with the trade; checked against `cash` at the end of the batch.
+                        BalanceReason::TradeSettlement | BalanceReason::Fee => {}
+                        BalanceReason::MisSettlement => {
+                            let token = match ctx.last_trade {
+                                Some(t) if t.buy_account == account || t.sell_account == account => t.token,
+                                _ => return Err(invariant(batch.seq, "an MIS settlement without its trade")),
+                            };
+                            post_mis_close(tx, &mut ctx, EntryKind::MisSettlement, account, token, delta)?;
+                        }
+                        BalanceReason::MisConversion => {
+                            let token = match ctx.conversion.take() {
+                                Some((a, token, _)) if a == account => token,
+                                _ => return Err(invariant(batch.seq, "an MIS conversion without its holdings")),
+                            };
+                            post_mis_close(tx, &mut ctx, EntryKind::MisConversion, account, token, delta)?;
+                        }
+                    }
+                }
+                Event::HoldingsChanged { account, token, reason: HoldingsReason::MisConversion, .. } => {
+                    let open = ledger::balance(tx, &ledger::mis_code(account, token))?;
+                    ctx.conversion = Some((account, token, open));
+                }
+                Event::Rejected {
+                    kind: kind @ (CommandKind::Deposit | CommandKind::Withdraw),
+                    reason,
+                    account,
+                    ..
+                } => {
+                    let expected =
+                        if kind == CommandKind::Deposit { RequestKind::Deposit } else { RequestKind::Withdrawal };
+                    // Requests are validated positive, so an `InvalidAmount` refusal is not ours.
+                    let ours = reason != RejectReason::InvalidAmount;
+                    match requests::oldest_submitted(tx, account)? {
+                        Some(r) if ours && r.kind == expected => {
+                            requests::reject(tx, r.id, &format!("{reason:?}"), batch.seq)?;
+                        }
+                        _ => {
+                            tracing::info!(account, ?kind, ?reason, seq = batch.seq, "a refusal of no request of ours")
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // The engine reports each touched account's new cash: the ledger must agree.
+        for (&account, &cash) in &ctx.reported_cash {
+            let ledger = ledger::balance(tx, &ledger::cash_code(account))?;
+            if ledger != cash {
+                return Err(invariant(batch.seq, &format!("account {account}: ledger cash {ledger}, engine {cash}")));
+            }
+        }
+        if let Some((account, _, open)) = ctx.conversion {
+            if open != 0 {
+                return Err(invariant(batch.seq, &format!("account {account}: MIS conversion without cash")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one batch needs to remember between its events.
+#[derive(Debug, Default)]
+struct BatchCtx {
+    seq: u64,
+    ts_ns: u64,
+    /// Next entry ordinal within the batch: `(seq, ordinal)` identifies an entry forever.
+    ordinal: u32,
+    /// The fill whose settlement events follow.
+    last_trade: Option<Trade>,
+    /// The (account, token, clearing balance) of the MIS conversion whose cash event follows.
+    conversion: Option<(AccountId, Token, i64)>,
+    /// Last cash the engine reported per account in this batch.
+    reported_cash: BTreeMap<AccountId, i64>,
+}
+
+impl BatchCtx {
+    fn header<'a>(&mut self, kind: EntryKind, memo: &'a str) -> EntryHeader<'a> {
+        let ordinal = self.ordinal;
+        self.ordinal += 1;
+        EntryHeader {
+            seq: self.seq,
+            ordinal,
+            ts_ns: self.ts_ns,
+            kind,
+            engine_account: None,
+            token: None,
+            trade_id: None,
+            request_id: None,
+            memo,
+        }
+    }
+}
+
+fn invariant(seq: u64, what: &str) -> FundsError {
+    FundsError::Invariant(format!("seq {seq}: {what}"))
+}
+
+fn fee_account(conn: &Connection) -> Result<AccountId, FundsError> {
+    let v: Option<i64> = conn
+        .prepare_cached("SELECT value FROM funds_state WHERE key = 'fee_account'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    // The engine's default fee schedule names account 0 (and charges nothing).
+    Ok(v.unwrap_or(0) as AccountId)
+}
+
+/// One fill: the traded value from buyer to seller, then the fees to the fee account.
+fn post_trade(tx: &Connection, ctx: &mut BatchCtx, t: &Trade) -> Result<(), FundsError> {
+    let leg = |account: AccountId, product: Product| match product {
+        Product::Cnc => cash_account(tx, account),
+        Product::Mis => mis_account(tx, account, t.token),
+    };
+    let buyer = leg(t.buy_account, t.buy_product)?;
+    let seller = leg(t.sell_account, t.sell_product)?;
+    let value = t
+        .qty
+        .checked_mul(t.price)
+        .ok_or_else(|| invariant(ctx.seq, &format!("trade {} value overflows", t.trade_id)))?;
+    let memo = format!("trade {}: {} x {} @ {}", t.trade_id, t.qty, t.token, t.price);
+    let mut h = ctx.header(EntryKind::Trade, &memo);
+    h.token = Some(t.token);
+    h.trade_id = Some(t.trade_id);
+    post(tx, &h, &[(buyer, Side::Debit, value), (seller, Side::Credit, value)])?;
+    if t.buy_fee != 0 || t.sell_fee != 0 {
+        if t.buy_fee < 0 || t.sell_fee < 0 {
+            return Err(invariant(ctx.seq, &format!("trade {} has a negative fee", t.trade_id)));
+        }
+        let fees = cash_account(tx, fee_account(tx)?)?;
+        let buyer_cash = cash_account(tx, t.buy_account)?;
+        let seller_cash = cash_account(tx, t.sell_account)?;
+        let memo = format!("brokerage, trade {}", t.trade_id);
+        let mut h = ctx.header(EntryKind::Fee, &memo);
+        h.token = Some(t.token);
+        h.trade_id = Some(t.trade_id);
+        post(
+            tx,
+            &h,
+            &[
+                (buyer_cash, Side::Debit, t.buy_fee),
+                (seller_cash, Side::Debit, t.sell_fee),
+                (fees, Side::Credit, t.buy_fee + t.sell_fee),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn post_deposit_or_withdrawal(
+    tx: &Connection,
+    ctx: &mut BatchCtx,
+    account: AccountId,
+    delta: i64,
+    reason: BalanceReason,
+) -> Result<(), FundsError> {
+    let (kind, request_kind, amount) = match reason {
+        BalanceReason::Deposit if delta > 0 => (EntryKind::Deposit, RequestKind::Deposit, delta),
+        BalanceReason::Withdrawal if delta < 0 => (EntryKind::Withdrawal, RequestKind::Withdrawal, -delta),
+        _ => return Err(invariant(ctx.seq, &format!("{reason:?} of {delta} for account {account}"))),
+    };
+    let request = match requests::oldest_submitted(tx, account)? {
+        Some(r) if r.kind == request_kind && r.amount == amount => Some(r),
+        Some(r) => {
+            tracing::warn!(account, request = r.id, ?reason, amount, "a movement that answers no request of ours");
+            None
+        }
+        None => None,
+    };
+    let cash = cash_account(tx, account)?;
+    let bank = ledger::account_id(tx, BANK)?.ok_or_else(|| invariant(ctx.seq, "no bank account"))?;
+    let memo = match &request {
+        Some(r) => format!("{} {}", request_kind.code(), r.reference),
+        None => request_kind.code().to_string(),
+    };
+    let mut h = ctx.header(kind, &memo);
+    h.engine_account = Some(account);
+    h.request_id = request.as_ref().map(|r| r.id);
+    let lines = match kind {
+        EntryKind::Deposit => [(bank, Side::Debit, amount), (cash, Side::Credit, amount)],
+        _ => [(cash, Side::Debit, amount), (bank, Side::Credit, amount)],
+    };
+    let entry = post(tx, &h, &lines)?;
+    if let Some(r) = request {
+        requests::complete(tx, r.id, entry, ctx.seq)?;
+    }
+    Ok(())
+}
+
+/// An intraday position closed (flat, or converted to delivery): its clearing balance moves to
+/// the client's cash.
+fn post_mis_close(
+    tx: &Connection,
+    ctx: &mut BatchCtx,
+    kind: EntryKind,
+    account: AccountId,
+    token: Token,
+    delta: i64,
+) -> Result<(), FundsError> {
+    let clearing = mis_account(tx, account, token)?;
+    let open = ledger::balance(tx, &ledger::mis_code(account, token))?;
+    if open != delta {
+        return Err(invariant(
+            ctx.seq,
+            &format!("account {account} token {token}: closing an MIS position worth {open} for {delta}"),
+        ));
+    }
+    let cash = cash_account(tx, account)?;
+    let memo = format!("{} {}", kind.code().replace('_', " "), token);
+    let mut h = ctx.header(kind, &memo);
+    h.engine_account = Some(account);
+    h.token = Some(token);
+    let lines = if delta >= 0 {
+        [(clearing, Side::Debit, delta), (cash, Side::Credit, delta)]
+    } else {
+        [(cash, Side::Debit, -delta), (clearing, Side::Credit, -delta)]
+    };
+    post(tx, &h, &lines)?;
+    Ok(())
+}
+
+impl Service for FundsService {
+    fn name(&self) -> &'static str {
+        "funds"
+    }
+
+    fn migrate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        schema::migrate(conn).map_err(|e| match e {
+            FundsError::Db(e) => e,
+            other => rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+                Some(other.to_string()),
+            ),
+        })
+    }
+
+    fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
+        Ok(self.apply_batch(tx, batch)?)
+    }
+
+    fn after_commit(&mut self, conn: &Connection) -> Result<(), ServiceError> {
+        self.submit_pending(conn)?;
+        Ok(())
+    }
+
+    fn on_idle(&mut self, conn: &Connection) -> Result<(), ServiceError> {
+        self.caught_up = true;
+        self.submit_pending(conn)?;
+        Ok(())
+    }
+}
+
+/// One difference between the ledger and the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The ledger account (`cash:7`, `mis:7:408065`, `bank`).
+    pub code: String,
+    pub ledger: i64,
+    pub engine: i64,
+}
+
+/// Compares the ledger with the engine's state: every account's cash, every intraday position's
+/// clearing balance against its `mis_value`, both ways, and the bank against the engine's total.
+/// Empty when they agree to the paisa.
+pub fn reconcile(conn: &Connection, engine: &Engine) -> Result<Vec<Mismatch>, FundsError> {
+    let mut out = Vec::new();
+    let mut engine_cash = BTreeMap::new();
+    for a in engine.accounts() {
+        engine_cash.insert(a.id, a.cash);
+    }
+    let mut ledger_cash = BTreeMap::new();
+    for (account, cash) in cash_balances(conn)? {
+        ledger_cash.insert(account, cash);
+    }
+    let ids: BTreeSet<AccountId> = engine_cash.keys().chain(ledger_cash.keys()).copied().collect();
+    for id in ids {
+        let (l, e) = (ledger_cash.get(&id).copied().unwrap_or(0), engine_cash.get(&id).copied().unwrap_or(0));
+        if l != e {
+            out.push(Mismatch { code: ledger::cash_code(id), ledger: l, engine: e });
+        }
+    }
+    let mut engine_mis = BTreeMap::new();
+    for p in engine.positions() {
+        if p.mis_value != 0 {
+            engine_mis.insert((p.account, p.token), p.mis_value);
+        }
+    }
+    let mut ledger_mis = BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT engine_account, token, balance FROM ledger_accounts WHERE kind = 'mis_clearing' AND balance != 0",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?)))? {
+        let (a, t, b) = row?;
+        ledger_mis.insert((a, t), b);
+    }
+    let keys: BTreeSet<(AccountId, Token)> = engine_mis.keys().chain(ledger_mis.keys()).copied().collect();
+    for (a, t) in keys {
+        let (l, e) = (ledger_mis.get(&(a, t)).copied().unwrap_or(0), engine_mis.get(&(a, t)).copied().unwrap_or(0));
+        if l != e {
+            out.push(Mismatch { code: ledger::mis_code(a, t), ledger: l, engine: e });
+        }
+    }
+    let engine_total: i64 = engine_cash.values().sum::<i64>() + engine_mis.values().sum::<i64>();
+    let bank = balance(conn, BANK)?;
+    if bank != engine_total {
+        out.push(Mismatch { code: BANK.to_string(), ledger: bank, engine: engine_total });
+    }
+    Ok(out)
+}

@@ -1,0 +1,335 @@
+//! The ledger against a real trading day: it reconciles with the engine to the paisa, every
+//! entry balances, the database refuses unbalanced entries, and crashes lose or duplicate nothing.
+
+mod common;
+
+use common::{catch_up, dump, open, TS0};
+use engine_core::{BalanceReason, Event};
+use rusqlite::Connection;
+use services_core::testkit::{run_engine, trading_day, FEE_ACCOUNT};
+use services_core::{EventBatch, Service, ServiceError, ServiceRunner};
+use services_funds::{audit, balances, reconcile, statement, FundsService};
+
+fn day() -> (engine_core::Engine, Vec<EventBatch>) {
+    run_engine(&trading_day(20, 2_000, 7), TS0)
+}
+
+/// Sum of the signed lines of each entry that does not sum to zero.
+fn unbalanced(conn: &Connection) -> Vec<(i64, i64)> {
+    conn.prepare(
+        "SELECT entry_id, SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) AS s
+           FROM journal_lines GROUP BY entry_id HAVING s != 0",
+    )
+    .expect("prepare")
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).expect("count")
+}
+
+#[test]
+fn a_trading_day_reconciles_with_the_engine_to_the_paisa() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, batches) = day();
+    let mut runner = open(&dir.path().join("funds.db"), FundsService::ledger_only());
+    catch_up(&mut runner, &batches).expect("apply the day");
+    assert_eq!(runner.last_seq(), batches.len() as u64);
+    let conn = runner.conn();
+
+    assert_eq!(reconcile(conn, &engine).expect("reconcile"), vec![], "ledger and engine agree");
+    let a = audit(conn).expect("audit");
+    assert!(a.is_clean(), "{a:?}");
+    assert!(a.entries > 1_000, "{} entries", a.entries);
+    assert_eq!(unbalanced(conn), vec![], "every entry's lines sum to zero");
+
+    // Every movement kind happened and was journalled.
+    let events = batches.iter().flat_map(|b| &b.events);
+    let (mut deposits, mut withdrawals, mut trades, mut settlements, mut conversions) = (0, 0, 0, 0, 0);
+    for e in events {
+        match e {
+            Event::BalanceChanged { reason: BalanceReason::Deposit, .. } => deposits += 1,
+            Event::BalanceChanged { reason: BalanceReason::Withdrawal, .. } => withdrawals += 1,
+            Event::BalanceChanged { reason: BalanceReason::MisSettlement, .. } => settlements += 1,
+            Event::BalanceChanged { reason: BalanceReason::MisConversion, .. } => conversions += 1,
+            Event::Trade(_) => trades += 1,
+            _ => {}
+        }
+    }
+    let kinds = |k: &str| count(conn, &format!("SELECT COUNT(*) FROM journal_entries WHERE kind = '{k}'"));
+    assert_eq!(kinds("deposit"), deposits);
+    assert_eq!(kinds("withdrawal"), withdrawals);
+    assert_eq!(kinds("trade"), trades);
+    assert_eq!(kinds("fee"), trades, "every fill paid brokerage");
+    assert_eq!(kinds("mis_settlement"), settlements);
+    assert_eq!(kinds("mis_conversion"), conversions);
+    assert!(withdrawals > 0 && conversions > 0, "{withdrawals} withdrawals, {conversions} conversions");
+
+    // Conservation: the bank holds what all accounts and open intraday positions add up to.
+    let bank = services_funds::balance(conn, "bank").expect("bank");
+    let total: i64 =
+        engine.accounts().map(|a| a.cash).sum::<i64>() + engine.positions().map(|p| p.mis_value).sum::<i64>();
+    assert_eq!(bank, total);
+    let fees = balances(conn, FEE_ACCOUNT).expect("fees");
+    assert!(fees.cash > 0);
+    assert_eq!(fees.cash, engine.account(FEE_ACCOUNT).expect("fee account").cash);
+
+    // A statement ends at the engine's cash, its running balance adding up line by line.
+    for account in 1..=20 {
+        let s = statement(conn, account, None, None).expect("statement");
+        assert_eq!(s.opening_balance, 0);
+        assert_eq!(s.closing_balance, engine.account(account).expect("account").cash);
+        let mut running = 0;
+        for line in &s.lines {
+            running += line.amount;
+            assert_eq!(line.balance, running, "account {account} entry {}", line.entry_id);
+        }
+        assert!(s.lines.windows(2).all(|w| w[0].entry_id < w[1].entry_id && w[0].ts_ns <= w[1].ts_ns));
+        // A date range: the opening balance carries everything before it.
+        let mid = s.lines[s.lines.len() / 2].ts_ns;
+        let r = statement(conn, account, Some(mid), Some(mid + 50_000_000)).expect("range");
+        assert!(r.lines.iter().all(|l| l.ts_ns >= mid && l.ts_ns < mid + 50_000_000));
+        let before: i64 = s.lines.iter().filter(|l| l.ts_ns < mid).map(|l| l.amount).sum();
+        assert_eq!(r.opening_balance, before);
+        assert_eq!(r.closing_balance, before + r.lines.iter().map(|l| l.amount).sum::<i64>());
+    }
+}
+
+#[test]
+fn the_database_refuses_unbalanced_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, batches) = run_engine(&trading_day(4, 200, 3), TS0);
+    let mut runner = open(&dir.path().join("funds.db"), FundsService::ledger_only());
+    catch_up(&mut runner, &batches).expect("apply");
+    let conn = runner.conn();
+    let before = dump(conn);
+    let bank: i64 =
+        conn.query_row("SELECT id FROM ledger_accounts WHERE code = 'bank'", [], |r| r.get(0)).expect("bank");
+    let cash: i64 =
+        conn.query_row("SELECT id FROM ledger_accounts WHERE code = 'cash:1'", [], |r| r.get(0)).expect("cash");
+    let entry = |tx: &rusqlite::Transaction<'_>| {
+        tx.execute(
+            "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, memo) VALUES (999999, 0, 0, 'deposit', 'forged')",
+            [],
+        )
+        .expect("entry row");
+        tx.last_insert_rowid()
+    };
+    let line = |tx: &rusqlite::Transaction<'_>, e: i64, no: i64, account: i64, side: &str, amount: &str| {
+        tx.execute(
+            &format!(
+                "INSERT INTO journal_lines (entry_id, line_no, account_id, side, amount)
+                 VALUES ({e}, {no}, {account}, '{side}', {amount})"
+            ),
+            [],
+        )
+    };
+
+    // One line: the commit fails and nothing stays.
+    let tx = conn.unchecked_transaction().expect("tx");
+    let e = entry(&tx);
+    line(&tx, e, 0, cash, "C", "100").expect("line");
+    let err = tx.commit().expect_err("an unbalanced entry must not commit");
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+
+    // Two lines that differ by a paisa.
+    let tx = conn.unchecked_transaction().expect("tx");
+    let e = entry(&tx);
+    line(&tx, e, 0, bank, "D", "100").expect("line");
+    line(&tx, e, 1, cash, "C", "99").expect("line");
+    assert!(tx.commit().is_err());
+
+    // An entry with no lines at all, in autocommit mode.
+    assert!(conn
+        .execute("INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, memo) VALUES (999999, 0, 0, 'fee', 'x')", [])
+        .is_err());
+
+    // Forging the flag.
+    let tx = conn.unchecked_transaction().expect("tx");
+    let e = entry(&tx);
+    line(&tx, e, 0, cash, "C", "100").expect("line");
+    let err = tx.execute(&format!("UPDATE journal_entries SET unbalanced = 0 WHERE id = {e}"), []).expect_err("forge");
+    assert!(err.to_string().contains("balanced only when its lines are"), "{err}");
+    drop(tx);
+
+    // Per-line rules: positive integer paise, a side of D or C.
+    let tx = conn.unchecked_transaction().expect("tx");
+    let e = entry(&tx);
+    assert!(line(&tx, e, 0, cash, "C", "0").is_err());
+    assert!(line(&tx, e, 0, cash, "C", "-5").is_err());
+    assert!(line(&tx, e, 0, cash, "C", "1.5").is_err(), "paise are integers");
+    assert!(line(&tx, e, 0, cash, "X", "5").is_err());
+    drop(tx);
+
+    // Posted lines and entries can be neither changed nor removed; a line added to a posted
+    // entry unbalances it.
+    assert!(conn.execute("UPDATE journal_lines SET amount = amount + 1", []).is_err());
+    assert!(conn.execute("DELETE FROM journal_lines", []).is_err());
+    assert!(conn.execute("DELETE FROM journal_entries", []).is_err());
+    assert!(conn.execute("UPDATE journal_entries SET memo = 'edited'", []).is_err());
+    assert!(conn.execute("DELETE FROM ledger_balance_guard", []).is_err());
+    let tx = conn.unchecked_transaction().expect("tx");
+    line(&tx, 1, 9, cash, "D", "1").expect("line");
+    assert!(tx.commit().is_err());
+
+    // A balanced entry is fine (and the failed attempts left no trace).
+    assert_eq!(dump(conn), before);
+    let tx = conn.unchecked_transaction().expect("tx");
+    let e = entry(&tx);
+    line(&tx, e, 0, bank, "D", "100").expect("line");
+    line(&tx, e, 1, cash, "C", "100").expect("line");
+    tx.commit().expect("a balanced entry commits");
+    assert!(audit(conn).expect("audit").is_clean());
+}
+
+/// Fails once at a given seq, in the middle of the runner's transaction.
+struct FailOnce {
+    inner: FundsService,
+    at: Option<u64>,
+}
+
+impl Service for FailOnce {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn migrate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.inner.migrate(conn)
+    }
+    fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
+        self.inner.apply(tx, batch)?;
+        if self.at == Some(batch.seq) {
+            self.at = None;
+            return Err(ServiceError::Invariant("injected failure".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_crash_at_any_point_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, batches) = run_engine(&trading_day(10, 1_000, 11), TS0);
+    let n = batches.len();
+    let reference = {
+        let mut r = open(&dir.path().join("reference.db"), FundsService::ledger_only());
+        catch_up(&mut r, &batches).expect("reference");
+        assert_eq!(reconcile(r.conn(), &engine).expect("reconcile"), vec![]);
+        dump(r.conn())
+    };
+
+    // Stop after K batches, reopen, resume from the cursor.
+    for (i, k) in [1, 7, 100, n / 2, n - 1].into_iter().enumerate() {
+        let path = dir.path().join(format!("stop{i}.db"));
+        let mut r = open(&path, FundsService::ledger_only());
+        r.batch_max = 16;
+        catch_up(&mut r, &batches[..k]).expect("first part");
+        assert_eq!(r.last_seq(), k as u64);
+        drop(r);
+        let mut r = open(&path, FundsService::ledger_only());
+        assert_eq!(r.last_seq(), k as u64);
+        catch_up(&mut r, &batches).expect("the rest");
+        assert_eq!(dump(r.conn()), reference, "stopped after {k} batches");
+    }
+
+    // A failure in the middle of a transaction rolls the whole transaction back.
+    for (i, at) in [5u64, 300, n as u64 - 2].into_iter().enumerate() {
+        let path = dir.path().join(format!("fail{i}.db"));
+        let mut r = open(&path, FailOnce { inner: FundsService::ledger_only(), at: Some(at) });
+        r.batch_max = 64;
+        let err = catch_up(&mut r, &batches).expect_err("the injected failure");
+        assert!(err.to_string().contains("injected"), "{err}");
+        let cursor = r.last_seq();
+        assert!(cursor < at, "cursor {cursor}, failed at {at}");
+        drop(r);
+        let mut r = open(&path, FundsService::ledger_only());
+        assert_eq!(r.last_seq(), cursor, "nothing of the failed transaction was kept");
+        catch_up(&mut r, &batches).expect("the rest");
+        assert_eq!(dump(r.conn()), reference, "failed at {at}");
+    }
+}
+
+/// The child half of [`a_killed_process_resumes_exactly_once`]: applies the day and aborts the
+/// process inside the transaction that holds `FUNDS_CRASH_AT`. Does nothing without the variables.
+#[test]
+fn crash_child() {
+    let (Ok(db), Ok(at)) = (std::env::var("FUNDS_CRASH_DB"), std::env::var("FUNDS_CRASH_AT")) else { return };
+    let at: u64 = at.parse().expect("seq");
+    struct Abort(FundsService, u64);
+    impl Service for Abort {
+        fn name(&self) -> &'static str {
+            self.0.name()
+        }
+        fn migrate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+            self.0.migrate(conn)
+        }
+        fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
+            self.0.apply(tx, batch)?;
+            if batch.seq == self.1 {
+                std::process::abort();
+            }
+            Ok(())
+        }
+    }
+    let (_, batches) = run_engine(&trading_day(10, 1_000, 11), TS0);
+    let mut r = ServiceRunner::open(std::path::Path::new(&db), Abort(FundsService::ledger_only(), at)).expect("open");
+    r.batch_max = 50;
+    let _ = catch_up(&mut r, &batches);
+    unreachable!("the child aborts before the end");
+}
+
+#[test]
+fn a_killed_process_resumes_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, batches) = run_engine(&trading_day(10, 1_000, 11), TS0);
+    let reference = {
+        let mut r = open(&dir.path().join("reference.db"), FundsService::ledger_only());
+        catch_up(&mut r, &batches).expect("reference");
+        dump(r.conn())
+    };
+    let path = dir.path().join("killed.db");
+    let at = 777u64;
+    let status = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("FUNDS_CRASH_DB", &path)
+        .env("FUNDS_CRASH_AT", at.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run the child");
+    assert!(!status.success(), "the child must die");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(6), "killed by SIGABRT inside the transaction: {status:?}");
+    }
+    let mut r = open(&path, FundsService::ledger_only());
+    let cursor = r.last_seq();
+    assert!(cursor > 0 && cursor < at, "cursor {cursor}: only whole transactions before the crash survive");
+    catch_up(&mut r, &batches).expect("resume");
+    assert_eq!(reconcile(r.conn(), &engine).expect("reconcile"), vec![]);
+    assert_eq!(dump(r.conn()), reference);
+}
+
+#[test]
+fn a_replayed_batch_cannot_post_twice() {
+    // The (seq, ordinal) key makes a replayed batch impossible to post twice, even bypassing the
+    // runner's cursor.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, batches) = run_engine(&trading_day(3, 100, 5), TS0);
+    let mut r = open(&dir.path().join("funds.db"), FundsService::ledger_only());
+    catch_up(&mut r, &batches).expect("apply");
+    let deposit = batches
+        .iter()
+        .find(|b| b.events.iter().any(|e| matches!(e, Event::BalanceChanged { reason: BalanceReason::Deposit, .. })))
+        .expect("a deposit batch")
+        .clone();
+    let conn = r.conn();
+    let tx = conn.unchecked_transaction().expect("tx");
+    let mut again = FundsService::ledger_only();
+    let err = again.apply(&tx, &deposit).expect_err("a duplicate batch");
+    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    drop(tx);
+}

@@ -105,7 +105,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let key = x % 700;
-            if x % 3 == 0 || model.len() >= 512 {
+            if x.is_multiple_of(3) || model.len() >= 512 {
                 assert_eq!(map.remove(key), model.remove(&key), "step {step}");
             } else {
                 map.insert(key, step);

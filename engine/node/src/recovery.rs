@@ -82,7 +82,7 @@ pub fn recover_with(
             engine.apply(record.seq, record.ts_ns, &command, &mut events);
             on_events(record.seq, record.ts_ns, &events)?;
             replayed += 1;
-            if replayed % progress_every == 0 {
+            if replayed.is_multiple_of(progress_every) {
                 tracing::info!(replayed, at_seq = record.seq, last_seq = last, "recovery: replaying the journal");
             }
         }

@@ -188,7 +188,7 @@ impl Generator {
         }
         self.produced += 1;
         let r = self.rand();
-        if r % 64 == 0 {
+        if r.is_multiple_of(64) {
             self.mid = (self.mid + if r & 64 == 0 { 5 } else { -5 }).clamp(140_000, 160_000);
         }
         let side = if r & (1 << 20) == 0 { Side::Buy } else { Side::Sell };

@@ -20,6 +20,7 @@ pub struct Config {
     pub source: SourceSection,
     pub output: OutputSection,
     pub log: LogSection,
+    pub bus: BusConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +104,55 @@ pub struct LogSection {
     pub filter: String,
 }
 
+/// The Aeron bus (crate `engine-bus`): the media driver and the one table of channels and stream
+/// ids (ARCHITECTURE.md, "Streams and ports"). Defaults: an embedded driver, everything on
+/// `aeron:ipc`. Split deployment: commands over UDP unicast, events over UDP multicast.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// Empty: an embedded media driver in a fresh directory under `/dev/shm`, deleted on start
+    /// and shutdown. Otherwise the directory of an external driver to connect to.
+    pub driver_dir: String,
+    pub commands_channel: String,
+    pub commands_stream: i32,
+    pub events_channel: String,
+    pub events_stream: i32,
+    pub replay_request_channel: String,
+    pub replay_request_stream: i32,
+    pub replay_response_channel: String,
+    pub replay_response_stream: i32,
+    /// Client and driver liveness timeouts (Aeron's default is 10 s; slow CI machines need more).
+    pub timeout_ms: u64,
+    /// Term buffer length of the embedded driver's publications, IPC and UDP (a power of two,
+    /// 64 KiB to 1 GiB); the longest message is an eighth of it.
+    pub term_length: u32,
+    /// How long the event output retries a back-pressured batch before counting it as not
+    /// delivered (subscribers then recover it from the event log through replay).
+    pub publish_retry_ms: u64,
+    /// How long a command sink retries before it reports back-pressure to its caller.
+    pub submit_retry_ms: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            driver_dir: String::new(),
+            commands_channel: "aeron:ipc".into(),
+            commands_stream: 1001,
+            events_channel: "aeron:ipc".into(),
+            events_stream: 1002,
+            replay_request_channel: "aeron:ipc".into(),
+            replay_request_stream: 1003,
+            replay_response_channel: "aeron:ipc".into(),
+            replay_response_stream: 1004,
+            timeout_ms: 30_000,
+            term_length: 16 << 20,
+            publish_retry_ms: 1_000,
+            submit_retry_ms: 50,
+        }
+    }
+}
+
 impl Default for NodeSection {
     fn default() -> Self {
         NodeSection { data_dir: PathBuf::from("data") }
@@ -120,7 +170,10 @@ impl Default for SnapshotSection {
 }
 impl Default for PipelineSection {
     fn default() -> Self {
-        PipelineSection { ring_size: 1 << 16, wait: "auto".into(), pin: "auto".into() }
+        // 8,192 slots: about 3.6 MB touched per pass (slot plus its first events), and still
+        // 2.7 ms of buffering at 3M commands/s. 65,536 was slower in `scripts/bench pipeline`
+        // (more memory touched per pass over the ring) and only lengthened the queue.
+        PipelineSection { ring_size: 1 << 13, wait: "auto".into(), pin: "auto".into() }
     }
 }
 impl Default for EngineSection {

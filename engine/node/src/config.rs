@@ -20,6 +20,9 @@ pub struct Config {
     pub source: SourceSection,
     pub output: OutputSection,
     pub log: LogSection,
+    /// `[services]`: read by the exchange binary's service host (kept as a table here so the
+    /// node stays independent of the services).
+    pub services: toml::Table,
     pub bus: BusConfig,
 }
 

@@ -60,6 +60,10 @@ pub struct ServicesConfig {
     pub smtp_from: String,
     /// SMS provider URL (`http://...`); unset = SMS wait in the outbox.
     pub sms_url: Option<String>,
+    /// The users service's master key, 64 hex digits (set it from the environment:
+    /// `EXCHANGE_SERVICES_USERS_MASTER_KEY`). Unset: `<data_dir>/services/users.key`, created
+    /// with fresh random bytes on first start.
+    pub users_master_key: Option<String>,
 }
 
 impl Default for ServicesConfig {
@@ -69,6 +73,7 @@ impl Default for ServicesConfig {
             smtp: None,
             smtp_from: "Exchange <notifications@exchange.local>".into(),
             sms_url: None,
+            users_master_key: None,
         }
     }
 }
@@ -142,11 +147,11 @@ pub fn db_path(data_dir: &Path, service: ServiceName) -> PathBuf {
     data_dir.join("services").join(format!("{}.db", service.as_str()))
 }
 
-/// The users service's master key: from `EXCHANGE_USERS_MASTER_KEY` (64 hex digits), else from
+/// The users service's master key: `services.users_master_key` (64 hex digits), else
 /// `<data_dir>/services/users.key`, created (mode 0600) with fresh random bytes on first start.
-pub fn users_master_key(data_dir: &Path) -> Result<[u8; 32], String> {
-    if let Ok(hex) = std::env::var("EXCHANGE_USERS_MASTER_KEY") {
-        return parse_hex_key(hex.trim()).ok_or_else(|| "EXCHANGE_USERS_MASTER_KEY must be 64 hex digits".to_string());
+pub fn users_master_key(config: &ServicesConfig, data_dir: &Path) -> Result<[u8; 32], String> {
+    if let Some(hex) = &config.users_master_key {
+        return parse_hex_key(hex.trim()).ok_or_else(|| "services.users_master_key must be 64 hex digits".to_string());
     }
     let path = data_dir.join("services").join("users.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
@@ -241,7 +246,7 @@ fn build(
         ServiceName::Funds => prepare(services_funds::FundsService::new(transport.sink().map_err(HostError::Setup)?)),
         ServiceName::Portfolio => prepare(services_portfolio::PortfolioService::new()),
         ServiceName::Users => {
-            users_master_key(data_dir).map_err(HostError::Setup)?;
+            users_master_key(config, data_dir).map_err(HostError::Setup)?;
             prepare(services_users::UsersService::new(Some(transport.sink().map_err(HostError::Setup)?)))
         }
         ServiceName::MarketData => prepare(services_marketdata::MarketDataService::new()),

@@ -41,13 +41,12 @@ fn cursor(path: &std::path::Path, service: &str) -> u64 {
 #[test]
 fn every_service_commits_every_seq_and_restarts_where_it_stopped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::env::set_var("EXCHANGE_USERS_MASTER_KEY", "00".repeat(32));
     let (_, batches) = run_engine(&trading_day(10, 1_500, 5), 1_700_000_000_000_000_000);
     let last = batches.len() as u64;
+    let config = ServicesConfig { users_master_key: Some("00".repeat(32)), ..ServicesConfig::default() };
     let transport = Arc::new(Memory { batches, commands: Arc::new(Mutex::new(Vec::new())) });
     for round in 0..2 {
-        let running =
-            start(&ServiceName::ALL, &ServicesConfig::default(), dir.path(), transport.clone()).expect("start");
+        let running = start(&ServiceName::ALL, &config, dir.path(), transport.clone()).expect("start");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let done = ServiceName::ALL.iter().all(|&n| cursor(&db_path(dir.path(), n), n.as_str()) == last);

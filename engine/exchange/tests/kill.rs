@@ -18,6 +18,7 @@ const KILLS: usize = 20;
 
 fn spawn(dir: &Path, run: usize, rate: u64) -> Child {
     Process::new(env!("CARGO_BIN_EXE_exchange"))
+        .arg("node")
         .env("EXCHANGE_NODE_DATA_DIR", dir.join("data"))
         .env("EXCHANGE_SOURCE_KIND", "file")
         .env("EXCHANGE_SOURCE_PATH", dir.join("commands.bin"))

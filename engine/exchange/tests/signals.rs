@@ -10,6 +10,7 @@ fn stop_with(signal: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let child = Process::new(env!("CARGO_BIN_EXE_exchange"))
+        .arg("node")
         .env("EXCHANGE_NODE_DATA_DIR", &data)
         .env("EXCHANGE_SOURCE_KIND", "generator")
         .env("EXCHANGE_SOURCE_RATE", "200000")

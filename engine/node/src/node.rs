@@ -118,7 +118,10 @@ pub fn run_with(
     let mut source = open(recovered_seq)?;
 
     let progress = Arc::new(Progress::default());
+    // Everything up to the recovered seq is journaled, applied and (in the event log) published.
     progress.journaled.store(recovered_seq, Ordering::Release);
+    progress.applied.store(recovered_seq, Ordering::Release);
+    progress.published.store(recovered_seq, Ordering::Release);
     let (snapshot_tx, snapshot_rx) = sync_channel(2);
     let store = SnapshotStore::new(&data_dir.join("snapshots"), config.snapshot.keep)?;
     let snapshot_writer = {

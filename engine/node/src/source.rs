@@ -93,7 +93,7 @@ pub fn write_command_file(path: &std::path::Path, commands: &[Command]) -> std::
 }
 
 /// A deterministic synthetic order flow on one instrument: set-up commands first (instrument,
-/// funded accounts, session open), then about 1,000 resting orders kept live around a drifting
+/// funded accounts, session open), then about 1,000 resting orders kept live around a fixed
 /// mid: new GTC orders, price moves, cancels and crossing IOC orders. Order ids are predicted
 /// (the engine numbers accepted orders 1, 2, 3, ...; every generated order is valid and funded).
 #[derive(Debug)]
@@ -105,8 +105,8 @@ pub struct Generator {
     accounts: u32,
     mid: i64,
     next_order_id: u64,
-    /// Ids of orders believed resting, with their owners.
-    live: Vec<(u64, u32)>,
+    /// Orders believed resting: id, owner, side.
+    live: Vec<(u64, u32, Side)>,
 }
 
 impl Generator {
@@ -158,7 +158,7 @@ impl Generator {
         let id = self.next_order_id;
         self.next_order_id += 1;
         if validity == Validity::Gtc {
-            self.live.push((id, account));
+            self.live.push((id, account, side));
         }
         Command::Place(NewOrder {
             client_ref: flow,
@@ -188,9 +188,6 @@ impl Generator {
         }
         self.produced += 1;
         let r = self.rand();
-        if r.is_multiple_of(64) {
-            self.mid = (self.mid + if r & 64 == 0 { 5 } else { -5 }).clamp(140_000, 160_000);
-        }
         let side = if r & (1 << 20) == 0 { Side::Buy } else { Side::Sell };
         let away = 5 + 5 * ((r >> 8) % 40) as i64;
         let passive = if side == Side::Buy { self.mid - away } else { self.mid + away };
@@ -201,16 +198,19 @@ impl Generator {
             return Some(self.place(account, side, passive, qty, Validity::Gtc, flow));
         }
         if roll < 12 {
-            let through = if side == Side::Buy { self.mid + 50 } else { self.mid - 50 };
-            return Some(self.place(account, side, through, qty, Validity::Ioc, flow));
+            // Takes a little at the touch: small, and only as far as the first level.
+            let touch = if side == Side::Buy { self.mid + 5 } else { self.mid - 5 };
+            return Some(self.place(account, side, touch, 1 + qty % 3, Validity::Ioc, flow));
         }
         let pick = ((r >> 24) as usize) % self.live.len();
         if roll < 18 || self.live.len() > 2 * Self::LIVE_TARGET {
-            let (order_id, account) = self.live.swap_remove(pick);
+            let (order_id, account, _) = self.live.swap_remove(pick);
             return Some(Command::Cancel { client_ref: flow, account, order_id });
         }
-        let (order_id, account) = self.live[pick];
-        Some(Command::Modify(ModifyOrder { client_ref: flow, account, order_id, price: passive, qty: 10, trigger: 0 }))
+        // A move stays on the order's own side of the mid, so it rests rather than trades.
+        let (order_id, account, side) = self.live[pick];
+        let price = if side == Side::Buy { self.mid - away } else { self.mid + away };
+        Some(Command::Modify(ModifyOrder { client_ref: flow, account, order_id, price, qty: 10, trigger: 0 }))
     }
 }
 
@@ -220,5 +220,36 @@ impl CommandSource for Generator {
             Some(c) => Next::Command(c),
             None => Next::End,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_core::{Engine, Event, Limits};
+
+    #[test]
+    fn the_generated_flow_is_mostly_accepted_and_keeps_a_bounded_book() {
+        let mut generator = Generator::new(3, 50_000, 100, 0);
+        let mut engine: Engine = Engine::new(Limits { accounts_max: 1_024, ..Limits::small() });
+        let (mut seq, mut rejects, mut trades) = (0u64, 0u64, 0u64);
+        let mut reasons = std::collections::BTreeMap::new();
+        let mut events = Vec::new();
+        while let Next::Command(command) = generator.next() {
+            seq += 1;
+            events.clear();
+            engine.apply(seq, seq, &command, &mut events);
+            for e in &events {
+                if let Event::Rejected { reason, .. } = e {
+                    rejects += 1;
+                    *reasons.entry(format!("{reason:?}")).or_insert(0u64) += 1;
+                }
+            }
+            trades += events.iter().filter(|e| matches!(e, Event::Trade(_))).count() as u64;
+        }
+        assert!(rejects * 10 < seq, "{rejects} of {seq} commands rejected: {reasons:?}");
+        assert!(trades > 1_000, "{trades} trades");
+        let open = engine.open_orders().count();
+        assert!((500..=3_000).contains(&open), "{open} resting orders");
     }
 }

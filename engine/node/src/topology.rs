@@ -131,7 +131,9 @@ pub fn start<W: WaitStrategy + 'static>(
     let publisher = {
         let progress = Arc::clone(&progress);
         let mut output = output;
-        let mut last = 0;
+        // Continues from the seq recovery reached, so a snapshot of a node that receives nothing
+        // new still finds its seq published.
+        let mut last = progress.published.load(Ordering::Acquire);
         move |slot: &Slot, _: Sequence, end_of_batch: bool| {
             if slot.kind == SlotKind::Command {
                 // SAFETY: the publisher runs after the matching stage.

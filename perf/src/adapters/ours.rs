@@ -84,25 +84,9 @@ impl<const RISK: bool> Ours<RISK> {
     }
 
     fn setup(&mut self) {
-        let spec = InstrumentSpec {
-            token: TOKEN,
-            symbol: Symbol::new("BENCH").expect("valid symbol"),
-            tick: TICK,
-            lot: 1,
-            band_bps: BAND_BPS,
-            reference_price: REFERENCE_TICKS as i64 * TICK,
-            mis_leverage: 1,
-        };
-        self.step(&Command::AddInstrument(spec));
-        for account in 0..ACCOUNTS {
-            self.step(&Command::CreateAccount { account, limits: AccountLimits::default() });
-            self.step(&Command::ActivateAccount { account });
-            if RISK {
-                self.step(&Command::Deposit { account, amount: DEPOSIT_PAISE });
-                self.step(&Command::DepositHoldings { account, token: TOKEN, qty: HOLDINGS_SHARES });
-            }
+        for command in setup_commands(RISK) {
+            self.step(&command);
         }
-        self.step(&Command::OpenSession);
         self.setup_rejects = self.sink.rejects;
         self.sink.rejects = 0;
         self.sink.reasons = [0; 256];
@@ -143,39 +127,13 @@ impl<const RISK: bool> Adapter for Ours<RISK> {
     fn apply(&mut self, op: &Op) {
         self.sink.traded = false;
         match *op {
-            Op::Place { order, account, side, price, qty, ioc } => {
+            Op::Place { order, .. } => {
                 self.sink.last_order_id = 0;
-                let place = NewOrder {
-                    client_ref: order as u64,
-                    account,
-                    token: TOKEN,
-                    side: side_of(side),
-                    order_type: OrderType::Limit,
-                    validity: if ioc { Validity::Ioc } else { Validity::Gtc },
-                    product: Product::Cnc,
-                    price: price as i64 * TICK,
-                    trigger: 0,
-                    qty: qty as i64,
-                    disclosed: 0,
-                    post_only: false,
-                };
-                self.step(&Command::Place(place));
+                self.step(&command_for(op, 0));
                 self.ids[order as usize] = self.sink.last_order_id;
             }
-            Op::Cancel { order, account } => {
-                let order_id = self.ids[order as usize];
-                self.step(&Command::Cancel { client_ref: order as u64, account, order_id });
-            }
-            Op::Move { order, account, price, qty, .. } => {
-                let modify = ModifyOrder {
-                    client_ref: order as u64,
-                    account,
-                    order_id: self.ids[order as usize],
-                    price: price as i64 * TICK,
-                    qty: qty as i64,
-                    trigger: 0,
-                };
-                self.step(&Command::Modify(modify));
+            Op::Cancel { order, .. } | Op::Move { order, .. } => {
+                self.step(&command_for(op, self.ids[order as usize]));
             }
         }
         self.sink.ops_traded += self.sink.traded as u64;
@@ -209,6 +167,61 @@ impl<const RISK: bool> Adapter for Ours<RISK> {
             }
         }
         lines
+    }
+}
+
+/// Our set-up before any order: the instrument, the accounts created and activated and, with
+/// risk on, funded with cash (`Deposit`) and shares (`DepositHoldings`); then the session opens.
+pub fn setup_commands(risk: bool) -> Vec<Command> {
+    let spec = InstrumentSpec {
+        token: TOKEN,
+        symbol: Symbol::new("BENCH").expect("valid symbol"),
+        tick: TICK,
+        lot: 1,
+        band_bps: BAND_BPS,
+        reference_price: REFERENCE_TICKS as i64 * TICK,
+        mis_leverage: 1,
+    };
+    let mut commands = vec![Command::AddInstrument(spec)];
+    for account in 0..ACCOUNTS {
+        commands.push(Command::CreateAccount { account, limits: AccountLimits::default() });
+        commands.push(Command::ActivateAccount { account });
+        if risk {
+            commands.push(Command::Deposit { account, amount: DEPOSIT_PAISE });
+            commands.push(Command::DepositHoldings { account, token: TOKEN, qty: HOLDINGS_SHARES });
+        }
+    }
+    commands.push(Command::OpenSession);
+    commands
+}
+
+/// The engine command for `op`: a LIMIT GTC/IOC CNC place, a price modify (same quantity) or a
+/// cancel. `order_id` is the engine's id for the op's order (places ignore it).
+pub fn command_for(op: &Op, order_id: OrderId) -> Command {
+    match *op {
+        Op::Place { order, account, side, price, qty, ioc } => Command::Place(NewOrder {
+            client_ref: order as u64,
+            account,
+            token: TOKEN,
+            side: side_of(side),
+            order_type: OrderType::Limit,
+            validity: if ioc { Validity::Ioc } else { Validity::Gtc },
+            product: Product::Cnc,
+            price: price as i64 * TICK,
+            trigger: 0,
+            qty: qty as i64,
+            disclosed: 0,
+            post_only: false,
+        }),
+        Op::Cancel { order, account } => Command::Cancel { client_ref: order as u64, account, order_id },
+        Op::Move { order, account, price, qty, .. } => Command::Modify(ModifyOrder {
+            client_ref: order as u64,
+            account,
+            order_id,
+            price: price as i64 * TICK,
+            qty: qty as i64,
+            trigger: 0,
+        }),
     }
 }
 

@@ -328,7 +328,7 @@ fn run_nodes(args: &Args, root: &ScratchDir, flow: &Arc<Flow>) -> Result<Vec<Nod
     );
     let l = probe.limits();
     println!(
-        "    journal and event log segments roll at {} MB (a roll fdatasyncs the sealed segment)",
+        "    journal and event log segments roll at {} MB (a roll opens the next segment; it does not sync the sealed one)",
         probe.journal.segment_bytes_max >> 20
     );
     println!(

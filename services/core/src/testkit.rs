@@ -1,12 +1,22 @@
-//! Realistic event streams for service tests: commands applied to a real in-process engine,
-//! one [`EventBatch`] per seq (empty batches included).
+//! Support for service tests: realistic event streams (commands applied to a real in-process
+//! engine, one [`EventBatch`] per seq, empty batches included), a step-by-step [`Exchange`], a
+//! [`RecordingSink`], and [`dump`] to compare two databases table by table.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use engine_core::{
     AccountLimits, Command, Engine, FeeSchedule, InstrumentSpec, Limits, NewOrder, OrderType, Product, Side, Symbol,
     Validity,
 };
+use rusqlite::Connection;
 
-use crate::feed::EventBatch;
+use crate::feed::{CommandSink, EventBatch, MemoryFeed, SinkError};
+use crate::{Service, ServiceError, ServiceRunner};
+
+/// A timestamp in 2023 (ns since the epoch) that test batches start from.
+pub const TS0: u64 = 1_700_000_000_000_000_000;
 
 /// Applies `commands` from seq 1 (timestamps 1 ms apart from `ts0_ns`); returns the engine and
 /// the batches.
@@ -106,6 +116,112 @@ pub fn trading_day(accounts: u32, orders: usize, seed: u64) -> Vec<Command> {
     c.push(Command::SquareOffMis { token: TCS });
     c.push(Command::CloseSession);
     c
+}
+
+/// Every table's rows, ordered by every column: two databases with equal dumps hold the same data.
+pub fn dump(conn: &Connection) -> Vec<(String, Vec<String>)> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .expect("tables")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("names");
+    tables
+        .into_iter()
+        .map(|t| {
+            let n = conn.prepare(&format!("SELECT * FROM \"{t}\"")).expect("select").column_count();
+            let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+            let mut stmt =
+                conn.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY {}", order.join(", "))).expect("select ordered");
+            let rows = stmt
+                .query_map([], |r| {
+                    let mut line = Vec::with_capacity(n);
+                    for i in 0..n {
+                        line.push(format!("{:?}", r.get::<_, rusqlite::types::Value>(i)?));
+                    }
+                    Ok(line.join("|"))
+                })
+                .expect("rows")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("collect");
+            (t, rows)
+        })
+        .collect()
+}
+
+/// Steps until a poll brings nothing (the last step runs `on_idle`).
+pub fn drain<S: Service>(runner: &mut ServiceRunner<S>, feed: &mut MemoryFeed) -> Result<(), ServiceError> {
+    while runner.step(feed, Duration::ZERO)?.applied > 0 {}
+    Ok(())
+}
+
+/// Opens, resumes from the cursor and applies everything in `batches`.
+pub fn catch_up<S: Service>(runner: &mut ServiceRunner<S>, batches: &[EventBatch]) -> Result<(), ServiceError> {
+    let mut feed = MemoryFeed::new(batches.to_vec());
+    runner.resume(&mut feed)?;
+    drain(runner, &mut feed)
+}
+
+pub fn open<S: Service>(path: &Path, service: S) -> ServiceRunner<S> {
+    ServiceRunner::open(path, service).expect("open")
+}
+
+/// A sink that records commands, for the test to deliver to the engine.
+#[derive(Clone, Debug, Default)]
+pub struct RecordingSink(pub Arc<Mutex<Vec<Command>>>);
+
+impl RecordingSink {
+    pub fn take(&self) -> Vec<Command> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("lock").len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl CommandSink for RecordingSink {
+    fn submit(&mut self, command: &Command) -> Result<(), SinkError> {
+        self.0.lock().expect("lock").push(*command);
+        Ok(())
+    }
+}
+
+/// An in-process exchange: an engine and every batch it produced, seq from 1.
+#[derive(Debug)]
+pub struct Exchange {
+    pub engine: Engine,
+    pub batches: Vec<EventBatch>,
+}
+
+impl Exchange {
+    pub fn new(commands: &[Command]) -> Exchange {
+        let mut x = Exchange { engine: Engine::new(Limits::small()), batches: Vec::new() };
+        for c in commands {
+            x.apply(c);
+        }
+        x
+    }
+
+    pub fn apply(&mut self, command: &Command) {
+        let seq = self.batches.len() as u64 + 1;
+        let ts_ns = TS0 + seq * 1_000_000;
+        let mut events = Vec::new();
+        self.engine.apply(seq, ts_ns, command, &mut events);
+        self.batches.push(EventBatch { seq, ts_ns, events });
+    }
+
+    /// Applies what the service submitted, in order.
+    pub fn deliver(&mut self, sink: &RecordingSink) -> usize {
+        let commands = sink.take();
+        for c in &commands {
+            self.apply(c);
+        }
+        commands.len()
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 //! The ledger against a real trading day: it reconciles with the engine to the paisa, every
 //! entry balances, the database refuses unbalanced entries, and crashes lose or duplicate nothing.
 
-mod common;
-
-use common::{catch_up, dump, open, TS0};
 use engine_core::{BalanceReason, Event};
 use rusqlite::Connection;
+use services_core::testkit::{catch_up, dump, open, TS0};
 use services_core::testkit::{run_engine, trading_day, FEE_ACCOUNT};
 use services_core::{EventBatch, Service, ServiceError, ServiceRunner};
 use services_funds::{audit, balances, reconcile, statement, FundsService};

@@ -1,10 +1,8 @@
 //! Deposit and withdrawal requests: recorded, submitted through a `CommandSink`, applied by an
 //! in-process engine, confirmed from its events; restarts never deposit twice.
 
-mod common;
-
-use common::{catch_up, open, Exchange, RecordingSink};
 use engine_core::{AccountLimits, Command};
+use services_core::testkit::{catch_up, open, Exchange, RecordingSink};
 use services_core::{CommandSink, ServiceRunner, SinkError};
 use services_funds::{
     balances, get_request, reconcile, request_deposit, request_withdrawal, requests, statement, FundsError,

@@ -1,25 +1,15 @@
 //! All five services run side by side over a real engine's trading day and each commits every seq.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine_core::Command;
-use services_core::testkit::{run_engine, trading_day};
-use services_core::{CommandSink, EventBatch, EventFeed, MemoryFeed, SinkError};
+use services_core::testkit::{run_engine, trading_day, RecordingSink};
+use services_core::{CommandSink, EventBatch, EventFeed, MemoryFeed};
 use services_host::{db_path, start, ServiceName, ServicesConfig, Transport};
-
-struct Recorded(Arc<Mutex<Vec<Command>>>);
-
-impl CommandSink for Recorded {
-    fn submit(&mut self, command: &Command) -> Result<(), SinkError> {
-        self.0.lock().expect("lock").push(*command);
-        Ok(())
-    }
-}
 
 struct Memory {
     batches: Vec<EventBatch>,
-    commands: Arc<Mutex<Vec<Command>>>,
+    commands: RecordingSink,
 }
 
 impl Transport for Memory {
@@ -27,7 +17,7 @@ impl Transport for Memory {
         Ok(Box::new(MemoryFeed::new(self.batches.clone())))
     }
     fn sink(&self) -> Result<Box<dyn CommandSink>, String> {
-        Ok(Box::new(Recorded(Arc::clone(&self.commands))))
+        Ok(Box::new(self.commands.clone()))
     }
 }
 
@@ -44,7 +34,7 @@ fn every_service_commits_every_seq_and_restarts_where_it_stopped() {
     let (_, batches) = run_engine(&trading_day(10, 1_500, 5), 1_700_000_000_000_000_000);
     let last = batches.len() as u64;
     let config = ServicesConfig { users_master_key: Some("00".repeat(32)), ..ServicesConfig::default() };
-    let transport = Arc::new(Memory { batches, commands: Arc::new(Mutex::new(Vec::new())) });
+    let transport = Arc::new(Memory { batches, commands: RecordingSink::default() });
     for round in 0..2 {
         let running = start(&ServiceName::ALL, &config, dir.path(), transport.clone()).expect("start");
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -59,5 +49,5 @@ fn every_service_commits_every_seq_and_restarts_where_it_stopped() {
         running.stop().expect("clean stop");
     }
     // The funds and users services asked the engine for nothing on their own.
-    assert!(transport.commands.lock().expect("lock").is_empty());
+    assert!(transport.commands.is_empty());
 }

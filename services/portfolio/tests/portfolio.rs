@@ -1,15 +1,13 @@
 //! Holdings and positions against a real engine: quantities reconcile exactly, P&L is
 //! hand-checked, and crashes lose or duplicate nothing.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{catch_up, dump, open, Exchange, TS0};
 use engine_core::{
     AccountLimits, Command, Event, InstrumentSpec, NewOrder, OrderType, Product, Side, Symbol, Token, Validity,
 };
 use rusqlite::Connection;
+use services_core::testkit::{catch_up, dump, open, Exchange, TS0};
 use services_core::testkit::{run_engine, trading_day};
 use services_core::{EventBatch, Service, ServiceError};
 use services_portfolio::{holding, holdings, last_price, position, positions, reconcile, PortfolioService};

@@ -136,6 +136,39 @@ impl Hop for DisruptorHop {
     }
 }
 
+/// Sends one message per call, as the channels below offer; returns how many of the `n` went
+/// before the channel was full.
+fn send_each(first: u64, n: usize, make: impl Fn(u64) -> Msg, mut send: impl FnMut(Msg) -> bool) -> usize {
+    (0..n).find(|&j| !send(make(first + j as u64))).unwrap_or(n)
+}
+
+/// One `try_recv` outcome, whichever channel it came from.
+enum Recv {
+    Msg(Msg),
+    Empty,
+    Closed,
+}
+
+/// Receives until the channel is empty (or closed).
+fn drain_each(mut recv: impl FnMut() -> Recv, mut f: impl FnMut(&Msg)) -> Drained {
+    let mut n = 0;
+    loop {
+        match recv() {
+            Recv::Msg(msg) => {
+                f(&msg);
+                n += 1;
+            }
+            Recv::Closed if n == 0 => return Drained::Closed,
+            Recv::Empty | Recv::Closed => break,
+        }
+    }
+    if n == 0 {
+        Drained::Empty
+    } else {
+        Drained::Got(n)
+    }
+}
+
 /// `crossbeam-channel` 0.5 `bounded`.
 #[derive(Debug)]
 pub struct CrossbeamHop;
@@ -146,35 +179,21 @@ pub struct CrossbeamRx(crossbeam_channel::Receiver<Msg>);
 impl HopTx for CrossbeamTx {
     #[inline]
     fn try_send(&mut self, first: u64, n: usize, make: impl Fn(u64) -> Msg) -> usize {
-        for j in 0..n {
-            if self.0.try_send(make(first + j as u64)).is_err() {
-                return j;
-            }
-        }
-        n
+        send_each(first, n, make, |m| self.0.try_send(m).is_ok())
     }
 }
 
 impl HopRx for CrossbeamRx {
     #[inline]
-    fn drain(&mut self, mut f: impl FnMut(&Msg)) -> Drained {
-        let mut n = 0;
-        loop {
-            match self.0.try_recv() {
-                Ok(msg) => {
-                    f(&msg);
-                    n += 1;
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => break,
-                Err(crossbeam_channel::TryRecvError::Disconnected) if n == 0 => return Drained::Closed,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
-            }
-        }
-        if n == 0 {
-            Drained::Empty
-        } else {
-            Drained::Got(n)
-        }
+    fn drain(&mut self, f: impl FnMut(&Msg)) -> Drained {
+        drain_each(
+            || match self.0.try_recv() {
+                Ok(msg) => Recv::Msg(msg),
+                Err(crossbeam_channel::TryRecvError::Empty) => Recv::Empty,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => Recv::Closed,
+            },
+            f,
+        )
     }
 }
 
@@ -199,35 +218,21 @@ pub struct MpscRx(mpsc::Receiver<Msg>);
 impl HopTx for MpscTx {
     #[inline]
     fn try_send(&mut self, first: u64, n: usize, make: impl Fn(u64) -> Msg) -> usize {
-        for j in 0..n {
-            if self.0.try_send(make(first + j as u64)).is_err() {
-                return j;
-            }
-        }
-        n
+        send_each(first, n, make, |m| self.0.try_send(m).is_ok())
     }
 }
 
 impl HopRx for MpscRx {
     #[inline]
-    fn drain(&mut self, mut f: impl FnMut(&Msg)) -> Drained {
-        let mut n = 0;
-        loop {
-            match self.0.try_recv() {
-                Ok(msg) => {
-                    f(&msg);
-                    n += 1;
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) if n == 0 => return Drained::Closed,
-                Err(mpsc::TryRecvError::Disconnected) => break,
-            }
-        }
-        if n == 0 {
-            Drained::Empty
-        } else {
-            Drained::Got(n)
-        }
+    fn drain(&mut self, f: impl FnMut(&Msg)) -> Drained {
+        drain_each(
+            || match self.0.try_recv() {
+                Ok(msg) => Recv::Msg(msg),
+                Err(mpsc::TryRecvError::Empty) => Recv::Empty,
+                Err(mpsc::TryRecvError::Disconnected) => Recv::Closed,
+            },
+            f,
+        )
     }
 }
 

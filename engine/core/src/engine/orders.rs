@@ -215,8 +215,8 @@ impl<B: Book> Engine<B> {
     }
 
     pub(super) fn modify(&mut self, cmd: &ModifyOrder, out: &mut impl EventSink) {
-        let slot = match self.check_modify(cmd) {
-            Ok(slot) => slot,
+        let (slot, reserve_per_share) = match self.check_modify(cmd) {
+            Ok(checked) => checked,
             Err(reason) => return reject(out, K::Modify, reason, cmd.client_ref, cmd.account, cmd.order_id),
         };
         let o = self.orders[slot as usize];
@@ -225,18 +225,7 @@ impl<B: Book> Engine<B> {
         let priority_kept = cmd.price == o.price && cmd.qty <= o.qty && trigger == o.trigger;
         let remaining = cmd.qty - o.filled;
         let delta = remaining - o.remaining();
-        let mut reserve_per_share = o.reserve_per_share;
         if self.limits.risk_enabled {
-            let ins = &self.instruments[index as usize];
-            let rp = risk::reserve_price(o.side, o.order_type, o.product, cmd.price, ins.band_high);
-            reserve_per_share = risk::reserve_per_share(
-                &self.fees,
-                o.side,
-                o.product,
-                rp,
-                ins.reference,
-                self.leverage(o.account, ins),
-            );
             let a = &mut self.accounts[o.account as usize];
             a.reserved += remaining * reserve_per_share - o.remaining() * o.reserve_per_share;
             let p = &mut self.positions[o.position as usize];
@@ -312,7 +301,8 @@ impl<B: Book> Engine<B> {
         }
     }
 
-    fn check_modify(&self, cmd: &ModifyOrder) -> Result<u32, R> {
+    /// The modify checks; returns the order's slot and its reservation per share at the new price.
+    fn check_modify(&self, cmd: &ModifyOrder) -> Result<(u32, i64), R> {
         let slot = self.order_index.get(cmd.order_id).ok_or(R::UnknownOrder)?;
         let o = &self.orders[slot as usize];
         if o.account != cmd.account {
@@ -347,22 +337,17 @@ impl<B: Book> Engine<B> {
         if o.post_only && cmd.price != o.price && self.would_cross(ins, o.side, cmd.price) {
             return Err(R::PostOnlyWouldCross);
         }
-        if self.limits.risk_enabled {
-            let rp = risk::reserve_price(o.side, o.order_type, o.product, cmd.price, ins.band_high);
-            let rps = risk::reserve_per_share(
-                &self.fees,
-                o.side,
-                o.product,
-                rp,
-                ins.reference,
-                self.leverage(o.account, ins),
-            );
-            let remaining = cmd.qty - o.filled;
-            let added_cash = remaining as i128 * rps as i128 - o.remaining() as i128 * o.reserve_per_share as i128;
-            let added = remaining - o.remaining();
-            self.check_exposure_delta(o.account, o.instrument, o.side, o.product, cmd.qty, rp, added, added_cash)?;
+        if !self.limits.risk_enabled {
+            return Ok((slot, o.reserve_per_share));
         }
-        Ok(slot)
+        let rp = risk::reserve_price(o.side, o.order_type, o.product, cmd.price, ins.band_high);
+        let rps =
+            risk::reserve_per_share(&self.fees, o.side, o.product, rp, ins.reference, self.leverage(o.account, ins));
+        let remaining = cmd.qty - o.filled;
+        let added_cash = remaining as i128 * rps as i128 - o.remaining() as i128 * o.reserve_per_share as i128;
+        let added = remaining - o.remaining();
+        self.check_exposure_delta(o.account, o.instrument, o.side, o.product, cmd.qty, rp, added, added_cash)?;
+        Ok((slot, rps))
     }
 
     pub(super) fn cancel(&mut self, client_ref: u64, account: AccountId, order_id: OrderId, out: &mut impl EventSink) {

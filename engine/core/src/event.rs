@@ -1,6 +1,6 @@
 //! Events: the only output of the state machine. Every outcome of a command is one or more events.
 
-use crate::command::{AccountLimits, CommandKind, FeeSchedule};
+use crate::command::{AccountLimits, CommandKind, FeeSchedule, InstrumentSpec};
 use crate::types::{
     AccountId, AccountStatus, InstrumentStatus, OrderId, OrderType, Price, Product, Qty, Side, Token, Validity,
 };
@@ -131,8 +131,9 @@ pub struct Trade {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// A new instrument: its full specification and the circuit band derived from it.
     InstrumentAdded {
-        token: Token,
+        spec: InstrumentSpec,
         band_low: Price,
         band_high: Price,
     },

@@ -620,7 +620,7 @@ fn band_exactly_at_the_level_limit_is_accepted() {
     let mut f = Fixture::bare(Limits { levels_per_book_max: 6_001, ..Limits::small() });
     assert_eq!(
         f.apply(Command::AddInstrument(infy_spec())),
-        vec![Event::InstrumentAdded { token: INFY, band_low: INFY_LOW, band_high: INFY_HIGH }]
+        vec![Event::InstrumentAdded { spec: infy_spec(), band_low: INFY_LOW, band_high: INFY_HIGH }]
     );
     let mut f = Fixture::bare(Limits { levels_per_book_max: 6_000, ..Limits::small() });
     assert_eq!(

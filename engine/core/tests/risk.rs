@@ -53,11 +53,11 @@ fn setup_commands_emit_the_documented_events() {
     assert!(!f.engine.session_open());
     assert_eq!(
         f.apply(Command::AddInstrument(infy_spec())),
-        vec![Event::InstrumentAdded { token: INFY, band_low: INFY_LOW, band_high: INFY_HIGH }]
+        vec![Event::InstrumentAdded { spec: infy_spec(), band_low: INFY_LOW, band_high: INFY_HIGH }]
     );
     assert_eq!(
         f.apply(Command::AddInstrument(tcs_spec())),
-        vec![Event::InstrumentAdded { token: TCS, band_low: TCS_LOW, band_high: TCS_HIGH }]
+        vec![Event::InstrumentAdded { spec: tcs_spec(), band_low: TCS_LOW, band_high: TCS_HIGH }]
     );
     let i = f.engine.instrument(INFY).unwrap();
     assert_eq!(
@@ -129,7 +129,7 @@ fn band_is_rounded_inwards_to_the_tick_and_is_at_least_one_tick() {
     };
     assert_eq!(
         f.apply(Command::AddInstrument(spec)),
-        vec![Event::InstrumentAdded { token: 7, band_low: 92_300, band_high: 107_700 }]
+        vec![Event::InstrumentAdded { spec, band_low: 92_300, band_high: 107_700 }]
     );
     // A 99.99% band: 1_000 - 999.9 rounds up to one tick, 1_999.9 down to 1_995.
     let spec = InstrumentSpec {
@@ -143,7 +143,7 @@ fn band_is_rounded_inwards_to_the_tick_and_is_at_least_one_tick() {
     };
     assert_eq!(
         f.apply(Command::AddInstrument(spec)),
-        vec![Event::InstrumentAdded { token: 8, band_low: 5, band_high: 1_995 }]
+        vec![Event::InstrumentAdded { spec, band_low: 5, band_high: 1_995 }]
     );
 }
 

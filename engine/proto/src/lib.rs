@@ -24,7 +24,7 @@
 //!
 //! | command template | id | block | | event template | id | block |
 //! |---|---|---|---|---|---|---|
-//! | AddInstrument | 1 | 52 | | InstrumentAdded | 1 | 20 |
+//! | AddInstrument | 1 | 52 | | InstrumentAdded | 1 | 68 |
 //! | OpenSession | 2 | 0 | | SessionOpened | 2 | 0 |
 //! | CloseSession | 3 | 0 | | SessionClosed | 3 | 0 |
 //! | Halt | 4 | 4 | | InstrumentStatusChanged | 4 | 5 |

@@ -103,7 +103,7 @@ fn template_tables_are_pinned() {
     assert_eq!(
         events,
         [
-            (1, "InstrumentAdded", 20),
+            (1, "InstrumentAdded", 68),
             (2, "SessionOpened", 0),
             (3, "SessionClosed", 0),
             (4, "InstrumentStatusChanged", 5),

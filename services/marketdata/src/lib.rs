@@ -350,9 +350,9 @@ impl Service for MarketDataService {
         let mut dirty: Vec<Token> = Vec::new();
         for event in &batch.events {
             match *event {
-                Event::InstrumentAdded { token, .. } => {
-                    self.instruments.entry(token).or_default();
-                    dirty.push(token);
+                Event::InstrumentAdded { spec, .. } => {
+                    self.instruments.entry(spec.token).or_default();
+                    dirty.push(spec.token);
                 }
                 Event::BookLevel { token, side, price, qty, orders } => {
                     self.level(tx, token, side, price, qty, orders)?;

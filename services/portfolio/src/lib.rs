@@ -309,7 +309,8 @@ impl Service for PortfolioService {
     fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
         for event in &batch.events {
             match *event {
-                Event::InstrumentAdded { token, band_low, band_high } => {
+                Event::InstrumentAdded { spec, band_low, band_high } => {
+                    let token = spec.token;
                     tx.prepare_cached(
                         "INSERT INTO pf_instruments (token, band_low, band_high) VALUES (?1, ?2, ?3)
                          ON CONFLICT (token) DO UPDATE SET band_low = excluded.band_low, band_high = excluded.band_high",

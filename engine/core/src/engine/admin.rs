@@ -54,7 +54,7 @@ impl<B: Book> Engine<B> {
             stops: B::with_levels(levels as u32),
         });
         self.tokens.insert(spec.token as u64, index);
-        out.emit(Event::InstrumentAdded { token: spec.token, band_low, band_high });
+        out.emit(Event::InstrumentAdded { spec: *spec, band_low, band_high });
     }
 
     pub(super) fn open_session(&mut self, out: &mut impl EventSink) {

@@ -268,8 +268,8 @@ impl Generator {
     pub fn observe(&mut self, events: &[Event]) {
         for event in events {
             match *event {
-                Event::InstrumentAdded { token, band_low, band_high } => {
-                    let spec = self.proposed[&token];
+                Event::InstrumentAdded { spec, band_low, band_high } => {
+                    debug_assert_eq!(self.proposed[&spec.token], spec);
                     self.insts.push(Inst {
                         spec,
                         band_low,

@@ -302,11 +302,11 @@ impl Checker {
                     };
                     ensure!(client_ref == expected_ref, "rejection client_ref {client_ref} != {expected_ref}");
                 }
-                Event::InstrumentAdded { token, band_low, band_high } => {
+                Event::InstrumentAdded { spec: added, band_low, band_high } => {
                     let Command::AddInstrument(spec) = *cmd else {
                         return Err(format!("InstrumentAdded for {cmd:?}"));
                     };
-                    ensure!(spec.token == token, "InstrumentAdded token {token} for {spec:?}");
+                    ensure!(spec == added, "InstrumentAdded {added:?} for {spec:?}");
                     let width = spec.reference_price as i128 * spec.band_bps as i128 / 10_000;
                     let exact = spec.reference_price as i128 * spec.band_bps as i128 % 10_000 == 0;
                     if exact {
@@ -319,10 +319,10 @@ impl Checker {
                             "band of {spec:?}: got [{band_low}, {band_high}], docs say [{low}, {high}]"
                         );
                     }
-                    self.insts.insert(token, InstInfo { spec, band_low, band_high });
-                    self.insts_order.push(token);
-                    self.ltp.insert(token, spec.reference_price);
-                    self.shares_in.entry(token).or_default();
+                    self.insts.insert(spec.token, InstInfo { spec, band_low, band_high });
+                    self.insts_order.push(spec.token);
+                    self.ltp.insert(spec.token, spec.reference_price);
+                    self.shares_in.entry(spec.token).or_default();
                 }
                 Event::SessionOpened => self.session_open = true,
                 Event::SessionClosed => self.session_open = false,

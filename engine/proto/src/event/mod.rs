@@ -74,9 +74,9 @@ pub fn encode_event(event: &Event, buf: &mut [u8]) -> Result<usize, EncodeError>
     let header = |id: u16, block_length: u16| MessageHeader::new(EVENT_SCHEMA_ID, id, block_length);
     use template as t;
     match *event {
-        Event::InstrumentAdded { token, band_low, band_high } => {
+        Event::InstrumentAdded { ref spec, band_low, band_high } => {
             encode_message(buf, header(t::INSTRUMENT_ADDED, instrument_added::BLOCK_LENGTH), |w| {
-                instrument_added::encode(token, band_low, band_high, w)
+                instrument_added::encode(spec, band_low, band_high, w)
             })
         }
         Event::SessionOpened => encode_message(buf, header(t::SESSION_OPENED, empty::BLOCK_LENGTH), |_| Ok(())),

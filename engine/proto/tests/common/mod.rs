@@ -202,8 +202,8 @@ pub fn trade() -> impl Strategy<Value = Trade> {
 /// Any event: every variant, every enum value, extreme integers.
 pub fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        (wide_u32(), wide_i64(), wide_i64()).prop_map(|(token, band_low, band_high)| Event::InstrumentAdded {
-            token,
+        (instrument(), wide_i64(), wide_i64()).prop_map(|(spec, band_low, band_high)| Event::InstrumentAdded {
+            spec,
             band_low,
             band_high
         }),
@@ -321,7 +321,19 @@ pub fn sample_commands() -> Vec<Command> {
 pub fn sample_events() -> Vec<Event> {
     let o = sample_order();
     vec![
-        Event::InstrumentAdded { token: 408_065, band_low: 120_000, band_high: 180_000 },
+        Event::InstrumentAdded {
+            spec: InstrumentSpec {
+                token: 408_065,
+                symbol: infy(),
+                tick: 5,
+                lot: 1,
+                band_bps: 2000,
+                reference_price: 150_000,
+                mis_leverage: 5,
+            },
+            band_low: 120_000,
+            band_high: 180_000,
+        },
         Event::SessionOpened,
         Event::SessionClosed,
         Event::InstrumentStatusChanged { token: 408_065, status: InstrumentStatus::Halted },

@@ -222,6 +222,8 @@ pub fn reject_kind(reason: RejectReason) -> ErrorType {
         R::InvalidFeeSchedule => GeneralException,
         R::SessionAlreadyClosed => GeneralException,
         R::InvalidLimits => InputException,
+        // A refusal of what was asked (the same funds request again), not a server fault: 400.
+        R::DuplicateRequest => OrderException,
     }
 }
 
@@ -286,6 +288,9 @@ pub fn reject_message(reason: RejectReason, ctx: RejectContext) -> String {
         R::InvalidFeeSchedule => "Invalid fee schedule.".into(),
         R::SessionAlreadyClosed => "The market session is already closed.".into(),
         R::InvalidLimits => "Invalid account limits.".into(),
+        R::DuplicateRequest => {
+            "This deposit or withdrawal was already processed: a request with the same or a later reference has been applied to the account.".into()
+        }
     }
 }
 

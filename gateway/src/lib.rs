@@ -30,3 +30,4 @@ pub mod ticker;
 pub use envelope::{ApiError, ErrorType};
 pub use form::{Form, FormError, FormLimits};
 pub use money::Decimal;
+pub mod server;

@@ -358,6 +358,10 @@ fn decode(bytes: &[u8]) -> Option<EventBatch> {
 }
 
 impl EventFeed for AeronEventFeed {
+    fn replaying(&self) -> bool {
+        matches!(self.state, State::Replaying { .. })
+    }
+
     fn poll(&mut self, out: &mut Vec<EventBatch>, max: usize, timeout: Duration) -> Result<usize, FeedError> {
         let deadline = Instant::now() + timeout;
         let mut idle = Backoff::default();

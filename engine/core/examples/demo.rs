@@ -131,7 +131,10 @@ fn scenario() -> Vec<Step> {
         day.quiet(format!("KYC done: activate {name}"), Command::ActivateAccount { account });
     }
     for (account, amount) in DEPOSITS {
-        day.quiet(format!("{} deposits {}", name_of(account), rupees(amount)), Command::Deposit { account, amount });
+        day.quiet(
+            format!("{} deposits {}", name_of(account), rupees(amount)),
+            Command::Deposit { client_ref: 0, account, amount },
+        );
     }
     for (account, token, qty) in HOLDINGS {
         let note = format!("{} has {qty} {} in demat", name_of(account), symbol_of(token));

@@ -99,11 +99,17 @@ pub enum Command {
     SuspendAccount {
         account: AccountId,
     },
+    /// Credit cash. A non-zero `client_ref` makes the command idempotent: the engine refuses
+    /// (`DuplicateRequest`) a deposit or withdrawal whose `client_ref` is at or below the last
+    /// one the account applied. 0 means "no deduplication".
     Deposit {
+        client_ref: u64,
         account: AccountId,
         amount: i64,
     },
+    /// Debit cash; `client_ref` as for `Deposit` (one sequence per account for both).
     Withdraw {
+        client_ref: u64,
         account: AccountId,
         amount: i64,
     },

@@ -52,6 +52,9 @@ crate::types::wire_enum!(
         InvalidFeeSchedule = 38,
         SessionAlreadyClosed = 39,
         InvalidLimits = 40,
+        /// A `Deposit` or `Withdraw` whose non-zero `client_ref` is at or below the last one the
+        /// account applied: as a rule, a request sent again after it was applied.
+        DuplicateRequest = 41,
     }
 );
 
@@ -190,12 +193,15 @@ pub enum Event {
         remaining: Qty,
         reason: CancelReason,
     },
-    /// The account's cash changed by `delta` to `cash` (paise).
+    /// The account's cash changed by `delta` to `cash` (paise). `client_ref` echoes the
+    /// `Deposit` or `Withdraw` command's for reasons `Deposit` and `Withdrawal`, and is 0 for
+    /// every other reason.
     BalanceChanged {
         account: AccountId,
         delta: i64,
         cash: i64,
         reason: BalanceReason,
+        client_ref: u64,
     },
     /// Delivery (CNC) holdings changed by `delta` to `holdings` (shares).
     HoldingsChanged {
@@ -212,6 +218,14 @@ pub enum Event {
         price: Price,
         qty: Qty,
         orders: u32,
+    },
+    /// The account's blocked cash after a command changed it: `reserved` by open orders,
+    /// `margin` by open MIS positions (paise). Emitted after all other events of the command,
+    /// once per account whose values differ from the ones last reported (docs/engine-semantics.md).
+    AccountRisk {
+        account: AccountId,
+        reserved: i64,
+        margin: i64,
     },
 }
 

@@ -19,6 +19,9 @@ pub struct AccountView {
     /// `cash - reserved - margin`: what new orders and withdrawals may use.
     pub available: i64,
     pub open_orders: u32,
+    /// The last non-zero `client_ref` of a `Deposit` or `Withdraw` the account applied (0: none);
+    /// a funds command with a `client_ref` at or below it is a `DuplicateRequest`.
+    pub funds_ref: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -74,6 +74,38 @@ fn tamper(what: usize, events: &mut Vec<Event>) -> bool {
                 _ => false,
             }
         }
+        6 => match position(events, &|e| matches!(e, Event::AccountRisk { .. })) {
+            Some(i) => {
+                events.remove(i);
+                true
+            }
+            None => false,
+        },
+        7 => {
+            // Report two accounts' blocked cash in the wrong order.
+            let risks: Vec<usize> = events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| matches!(e, Event::AccountRisk { .. }))
+                .map(|(i, _)| i)
+                .collect();
+            match risks[..] {
+                [a, b, ..] => {
+                    events.swap(a, b);
+                    true
+                }
+                _ => false,
+            }
+        }
+        8 => match position(events, &|e| matches!(e, Event::AccountRisk { reserved, .. } if *reserved > 0)) {
+            Some(i) => {
+                if let Event::AccountRisk { reserved, .. } = &mut events[i] {
+                    *reserved -= 1;
+                }
+                true
+            }
+            None => false,
+        },
         _ => match position(events, &|e| matches!(e, Event::Accepted(_))) {
             Some(i) => {
                 if let Event::Accepted(a) = &mut events[i] {
@@ -89,7 +121,7 @@ fn tamper(what: usize, events: &mut Vec<Event>) -> bool {
 /// The checker is not vacuous: a run with one event tampered with must fail it.
 #[test]
 fn checker_catches_tampered_events() {
-    for what in 0..6 {
+    for what in 0..9 {
         let mut gen = Generator::new(3, GenConfig::default());
         let limits = gen.limits();
         let mut engine: Engine<LadderBook> = Engine::new(limits);

@@ -180,8 +180,17 @@ fn run_seeds(seeds: &[u64], commands: u64, config: GenConfig) -> Coverage {
 }
 
 fn assert_coverage(c: &Coverage) {
-    let core =
-        ["Trade", "Triggered", "Modified", "Cancelled", "Rejected", "BookLevel", "BalanceChanged", "HoldingsChanged"];
+    let core = [
+        "Trade",
+        "Triggered",
+        "Modified",
+        "Cancelled",
+        "Rejected",
+        "BookLevel",
+        "BalanceChanged",
+        "HoldingsChanged",
+        "AccountRisk",
+    ];
     let mut missing: Vec<String> =
         core.iter().filter(|k| c.events.get(*k).copied().unwrap_or(0) == 0).map(|k| format!("event {k}")).collect();
     for reason in CancelReason::ALL {
@@ -238,6 +247,7 @@ fn assert_coverage(c: &Coverage) {
         ValueOverflow,
         InvalidFeeSchedule,
         InvalidLimits,
+        DuplicateRequest,
     ];
     for reason in targeted {
         if c.rejects.get(&reason).copied().unwrap_or(0) == 0 {

@@ -6,8 +6,11 @@ use common::*;
 use engine_core::Side::{Buy, Sell};
 use engine_core::{AccountLimits, Command, Event, RejectReason};
 
-/// `events` is `Modified` followed only by `BookLevel`s of one level, the last one `(qty, orders)`.
-fn assert_modified_then_level(events: &[Event], modified_event: Event, price: i64, qty: i64, orders: u32) {
+/// `events` is `Modified` followed only by `BookLevel`s of one level, the last one `(qty, orders)`,
+/// and then `risk`, the account's new blocked cash.
+fn assert_modified_then_level(events: &[Event], modified_event: Event, price: i64, qty: i64, orders: u32, risk: Event) {
+    assert_eq!(events.last(), Some(&risk), "events: {events:?}");
+    let events = &events[..events.len() - 1];
     assert_eq!(events.first(), Some(&modified_event), "events: {events:?}");
     assert!(events.len() >= 2, "a BookLevel must follow Modified: {events:?}");
     for e in &events[1..] {
@@ -30,6 +33,7 @@ fn price_change_loses_priority() {
             modified(1, A, 149_500, 10, 0, 10, false),
             level(INFY, Buy, 149_000, 0, 0),
             level(INFY, Buy, 149_500, 20, 2),
+            risk(A, 10 * 149_500, 0),
         ]
     );
     // B was first at 149_500 and stays first.
@@ -39,6 +43,7 @@ fn price_change_loses_priority() {
         .accepted(3, &t)
         .fill(INFY, 149_500, 10, Sell, cnc(2, B, 0), cnc(3, C, 0))
         .level(INFY, Buy, 149_500, 10, 1)
+        .risk(B, 0, 0)
         .done();
     assert_eq!(f.place(t), exp);
     assert!(f.is_open(1));
@@ -63,6 +68,7 @@ fn price_change_back_to_the_same_level_still_goes_to_the_back() {
             modified(1, A, 149_000, 10, 0, 10, false),
             level(INFY, Buy, 148_500, 0, 0),
             level(INFY, Buy, 149_000, 20, 2),
+            risk(A, 10 * 149_000, 0),
         ]
     );
     let t = limit(C, Sell, 149_000, 10);
@@ -71,6 +77,7 @@ fn price_change_back_to_the_same_level_still_goes_to_the_back() {
         .accepted(3, &t)
         .fill(INFY, 149_000, 10, Sell, cnc(2, B, 0), cnc(3, C, 0))
         .level(INFY, Buy, 149_000, 10, 1)
+        .risk(B, 0, 0)
         .done();
     assert_eq!(f.place(t), exp);
 }
@@ -88,6 +95,7 @@ fn price_change_reenters_as_a_taker_and_can_trade() {
         .fill(INFY, 150_000, 4, Buy, cnc(1, A, 6), cnc(2, B, 0))
         .level(INFY, Sell, 150_000, 0, 0)
         .level(INFY, Buy, 150_000, 6, 1)
+        .risk(A, 6 * 150_000, 0)
         .done();
     assert_eq!(f.modify(A, 1, 150_000, 10, 0), exp);
     let v = f.order(1);
@@ -113,6 +121,9 @@ fn price_change_through_the_book_trades_at_maker_prices() {
         .fill(INFY, 149_500, 3, Sell, cnc(3, C, 0), cnc(1, A, 4))
         .level(INFY, Buy, 149_500, 0, 0)
         .push(level(INFY, Sell, 149_000, 4, 1))
+        // A's CNC sell blocks no cash: only the buyers' reservations change.
+        .risk(B, 0, 0)
+        .risk(C, 0, 0)
         .done();
     assert_eq!(f.modify(A, 1, 149_000, 10, 0), exp);
 }
@@ -123,13 +134,21 @@ fn quantity_increase_loses_priority() {
     f.place_ok(limit(A, Buy, 149_000, 10)); // 1
     f.place_ok(limit(B, Buy, 149_000, 10)); // 2
     let ev = f.modify(A, 1, 149_000, 15, 0);
-    assert_modified_then_level(&ev, modified(1, A, 149_000, 15, 0, 15, false), 149_000, 25, 2);
+    assert_modified_then_level(
+        &ev,
+        modified(1, A, 149_000, 15, 0, 15, false),
+        149_000,
+        25,
+        2,
+        risk(A, 15 * 149_000, 0),
+    );
     let t = limit(C, Sell, 149_000, 10);
     let exp = f
         .expect()
         .accepted(3, &t)
         .fill(INFY, 149_000, 10, Sell, cnc(2, B, 0), cnc(3, C, 0))
         .level(INFY, Buy, 149_000, 15, 1)
+        .risk(B, 0, 0)
         .done();
     assert_eq!(f.place(t), exp);
 }
@@ -142,7 +161,7 @@ fn quantity_decrease_keeps_priority() {
     assert_eq!(f.account(A).reserved, 10 * 149_000);
     assert_eq!(
         f.modify(A, 1, 149_000, 6, 0),
-        vec![modified(1, A, 149_000, 6, 0, 6, true), level(INFY, Buy, 149_000, 16, 2)]
+        vec![modified(1, A, 149_000, 6, 0, 6, true), level(INFY, Buy, 149_000, 16, 2), risk(A, 6 * 149_000, 0)]
     );
     assert_eq!(f.account(A).reserved, 6 * 149_000);
     assert_eq!(f.position(A, INFY).open_buy_qty, 6);
@@ -152,6 +171,7 @@ fn quantity_decrease_keeps_priority() {
         .accepted(3, &t)
         .fill(INFY, 149_000, 6, Sell, cnc(1, A, 0), cnc(3, C, 0))
         .level(INFY, Buy, 149_000, 10, 1)
+        .risk(A, 0, 0)
         .done();
     assert_eq!(f.place(t), exp);
 }
@@ -166,7 +186,7 @@ fn quantity_counts_the_filled_part() {
     assert_eq!(f.modify(A, 1, 149_000, 3, 0), vec![modify_rejected(A, 1, RejectReason::InvalidModify)]);
     assert_eq!(
         f.modify(A, 1, 149_000, 8, 0),
-        vec![modified(1, A, 149_000, 8, 0, 4, true), level(INFY, Buy, 149_000, 4, 1)]
+        vec![modified(1, A, 149_000, 8, 0, 4, true), level(INFY, Buy, 149_000, 4, 1), risk(A, 4 * 149_000, 0)]
     );
     let v = f.order(1);
     assert_eq!((v.qty, v.filled, v.visible, v.reserved_cash), (8, 4, 4, 4 * 149_000));
@@ -188,8 +208,11 @@ fn trigger_of_an_untriggered_stop_can_be_modified() {
                                                           // Not in the book: no BookLevel.
     assert_eq!(f.modify(A, 1, 151_000, 10, 150_750), vec![modified(1, A, 151_000, 10, 150_750, 10, false)]);
     assert_eq!(f.order(1).trigger, 150_750);
-    // Quantity decrease with the same trigger keeps priority.
-    assert_eq!(f.modify(A, 1, 151_000, 8, 150_750), vec![modified(1, A, 151_000, 8, 150_750, 8, true)]);
+    // Quantity decrease with the same trigger keeps priority (and releases cash).
+    assert_eq!(
+        f.modify(A, 1, 151_000, 8, 150_750),
+        vec![modified(1, A, 151_000, 8, 150_750, 8, true), risk(A, 8 * 151_000, 0)]
+    );
 
     // Place rules for the trigger apply.
     assert_eq!(f.modify(A, 1, 151_000, 8, 150_000), vec![modify_rejected(A, 1, RejectReason::TriggerAlreadyHit)]);
@@ -245,7 +268,7 @@ fn triggered_stop_keeps_its_trigger() {
     // The current trigger is accepted; priority is kept on a decrease.
     assert_eq!(
         f.modify(A, 1, 150_500, 8, 150_500),
-        vec![modified(1, A, 150_500, 8, 150_500, 8, true), level(INFY, Buy, 150_500, 8, 1)]
+        vec![modified(1, A, 150_500, 8, 150_500, 8, true), level(INFY, Buy, 150_500, 8, 1), risk(A, 8 * 150_500, 0)]
     );
     // And 0 means "unchanged".
     let ev = f.modify(A, 1, 150_500, 7, 0);
@@ -253,7 +276,7 @@ fn triggered_stop_keeps_its_trigger() {
         matches!(ev.first(), Some(Event::Modified { order_id: 1, qty: 7, remaining: 7, priority_kept: true, .. })),
         "{ev:?}"
     );
-    assert_eq!(ev.last(), Some(&level(INFY, Buy, 150_500, 7, 1)));
+    assert_eq!(ev[ev.len() - 2..], [level(INFY, Buy, 150_500, 7, 1), risk(A, 7 * 150_500, 0)]);
 }
 
 #[test]
@@ -330,7 +353,8 @@ fn post_only_modify_that_would_cross_is_rejected() {
         vec![
             modified(2, A, 149_995, 10, 0, 10, false),
             level(INFY, Buy, 149_500, 0, 0),
-            level(INFY, Buy, 149_995, 10, 1)
+            level(INFY, Buy, 149_995, 10, 1),
+            risk(A, 10 * 149_995, 0),
         ]
     );
     assert_eq!(f.book(INFY, Sell), vec![(150_000, 10, 1)]);
@@ -348,7 +372,8 @@ fn modify_needing_more_cash_than_available_is_insufficient_funds() {
         vec![
             modified(1, 5, 150_000, 10, 0, 10, false),
             level(INFY, Buy, 149_000, 0, 0),
-            level(INFY, Buy, 150_000, 10, 1)
+            level(INFY, Buy, 150_000, 10, 1),
+            risk(5, 10 * 150_000, 0),
         ]
     );
     assert_eq!(f.account(5).available, 0);
@@ -398,6 +423,7 @@ fn modified_order_that_fills_completely_is_gone() {
         .level(INFY, Buy, 149_000, 0, 0)
         .fill(INFY, 150_000, 5, Buy, cnc(1, A, 0), cnc(2, B, 0))
         .level(INFY, Sell, 150_000, 0, 0)
+        .risk(A, 0, 0)
         .done();
     assert_eq!(f.modify(A, 1, 150_000, 5, 0), exp);
     assert!(!f.is_open(1));

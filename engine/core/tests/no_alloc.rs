@@ -64,7 +64,7 @@ fn the_order_path_does_not_allocate() {
     for account in 0..8 {
         apply(&mut engine, Command::CreateAccount { account, limits: AccountLimits::default() }, &mut sink);
         apply(&mut engine, Command::ActivateAccount { account }, &mut sink);
-        apply(&mut engine, Command::Deposit { account, amount: 1_000_000_000_000 }, &mut sink);
+        apply(&mut engine, Command::Deposit { client_ref: 0, account, amount: 1_000_000_000_000 }, &mut sink);
         apply(&mut engine, Command::DepositHoldings { account, token: 7, qty: 1_000_000 }, &mut sink);
     }
     apply(&mut engine, Command::SetFeeSchedule(FeeSchedule { bps: 3, cap: 2_000, fee_account: 0 }), &mut sink);

@@ -20,20 +20,20 @@ fn order_ids_start_at_one_and_rejections_do_not_use_one() {
     let bad = limit(A, Buy, 0, 10);
     assert_eq!(f.place(bad), vec![place_rejected(&bad, RejectReason::InvalidPrice)]);
     let o1 = limit(A, Buy, 149_000, 10);
-    assert_eq!(f.place(o1), vec![accepted(1, &o1), level(INFY, Buy, 149_000, 10, 1)]);
+    assert_eq!(f.place(o1), vec![accepted(1, &o1), level(INFY, Buy, 149_000, 10, 1), risk(A, 10 * 149_000, 0)]);
     let o2 = limit(B, Buy, 149_000, 5);
-    assert_eq!(f.place(o2), vec![accepted(2, &o2), level(INFY, Buy, 149_000, 15, 2)]);
+    assert_eq!(f.place(o2), vec![accepted(2, &o2), level(INFY, Buy, 149_000, 15, 2), risk(B, 5 * 149_000, 0)]);
 }
 
 #[test]
 fn limit_orders_rest_and_report_their_level() {
     let mut f = Fixture::new();
     let o1 = limit(A, Buy, 149_000, 10);
-    assert_eq!(f.place(o1), vec![accepted(1, &o1), level(INFY, Buy, 149_000, 10, 1)]);
+    assert_eq!(f.place(o1), vec![accepted(1, &o1), level(INFY, Buy, 149_000, 10, 1), risk(A, 10 * 149_000, 0)]);
     let o2 = limit(B, Buy, 149_000, 5);
-    assert_eq!(f.place(o2), vec![accepted(2, &o2), level(INFY, Buy, 149_000, 15, 2)]);
+    assert_eq!(f.place(o2), vec![accepted(2, &o2), level(INFY, Buy, 149_000, 15, 2), risk(B, 5 * 149_000, 0)]);
     let o3 = limit(C, Buy, 149_500, 7);
-    assert_eq!(f.place(o3), vec![accepted(3, &o3), level(INFY, Buy, 149_500, 7, 1)]);
+    assert_eq!(f.place(o3), vec![accepted(3, &o3), level(INFY, Buy, 149_500, 7, 1), risk(C, 7 * 149_500, 0)]);
     let o4 = limit(D, Sell, 150_000, 3);
     assert_eq!(f.place(o4), vec![accepted(4, &o4), level(INFY, Sell, 150_000, 3, 1)]);
 
@@ -63,6 +63,10 @@ fn crossing_limit_takes_best_price_then_time_at_maker_prices() {
         .level(INFY, Buy, 149_000, 5, 1)
         .fill(INFY, 149_000, 3, Sell, cnc(2, B, 2), cnc(5, D, 0))
         .level(INFY, Buy, 149_000, 2, 1)
+        // The buyers' reservations shrink; D's CNC sells block no cash.
+        .risk(C, 0, 0)
+        .risk(A, 0, 0)
+        .risk(B, 2 * 149_000, 0)
         .done();
     assert_eq!(f.place(t), exp);
     assert_eq!(f.ltp(INFY), 149_000);
@@ -104,6 +108,7 @@ fn partially_filled_limit_rests_its_remainder() {
         .fill(INFY, 150_000, 4, Buy, cnc(3, A, 6), cnc(1, B, 0))
         .level(INFY, Sell, 150_000, 0, 0)
         .level(INFY, Buy, 150_000, 6, 1)
+        .risk(A, 6 * 150_000, 0)
         .done();
     assert_eq!(f.place(t), exp);
     let v = f.order(3);
@@ -123,6 +128,7 @@ fn gtc_limit_behaves_like_day_while_the_session_is_open() {
         .fill(INFY, 150_000, 4, Buy, cnc(2, A, 6), cnc(1, B, 0))
         .level(INFY, Sell, 150_000, 0, 0)
         .level(INFY, Buy, 150_000, 6, 1)
+        .risk(A, 6 * 150_000, 0)
         .done();
     assert_eq!(f.place(t), exp);
 }
@@ -166,6 +172,8 @@ fn market_sell_fully_filled_has_no_remainder_event() {
         .level(INFY, Buy, 149_500, 0, 0)
         .fill(INFY, 149_000, 5, Sell, cnc(2, C, 5), cnc(3, A, 0))
         .level(INFY, Buy, 149_000, 5, 1)
+        .risk(B, 0, 0)
+        .risk(C, 5 * 149_000, 0)
         .done();
     assert_eq!(f.place(t), exp);
     assert_eq!(f.position(A, INFY).holdings_reserved, 0);
@@ -342,9 +350,9 @@ fn market_fok_is_checked_against_the_whole_side() {
 fn stop_orders_are_accepted_but_not_in_the_book() {
     let mut f = Fixture::new();
     let o1 = stop_limit(A, Buy, 150_500, 151_000, 10);
-    assert_eq!(f.place(o1), vec![accepted(1, &o1)]);
+    assert_eq!(f.place(o1), vec![accepted(1, &o1), risk(A, 10 * 151_000, 0)]);
     let o2 = stop_market(B, Sell, 149_500, 10);
-    assert_eq!(f.place(o2), vec![accepted(2, &o2)]);
+    assert_eq!(f.place(o2), vec![accepted(2, &o2)], "a CNC sell blocks holdings, not cash");
     assert_eq!(f.book(INFY, Buy), vec![]);
     assert_eq!(f.book(INFY, Sell), vec![]);
     for id in [1, 2] {
@@ -406,6 +414,7 @@ fn stop_market_triggers_and_runs_as_market() {
         .fill(INFY, 151_000, 4, Buy, cnc(3, A, 6), cnc(2, C, 0))
         .level(INFY, Sell, 151_000, 0, 0)
         .cancelled(3, A, INFY, 6, CancelReason::MarketRemainder)
+        .risk(A, 0, 0)
         .done();
     assert_eq!(f.place(t), exp);
     assert_eq!(f.ltp(INFY), 151_000);
@@ -425,6 +434,7 @@ fn ioc_stop_market_remainder_is_ioc_remainder() {
         .level(INFY, Sell, 150_500, 0, 0)
         .triggered(2, INFY, 150_500)
         .cancelled(2, A, INFY, 10, CancelReason::IocRemainder)
+        .risk(A, 0, 0)
         .done();
     assert_eq!(f.place(t), exp);
 }
@@ -444,6 +454,8 @@ fn sell_stop_triggers_when_the_price_falls_to_its_trigger() {
         .triggered(3, INFY, 149_500)
         .fill(INFY, 149_000, 8, Sell, cnc(2, C, 2), cnc(3, A, 0))
         .level(INFY, Buy, 149_000, 2, 1)
+        .risk(B, 0, 0)
+        .risk(C, 2 * 149_000, 0)
         .done();
     assert_eq!(f.place(t), exp);
 }
@@ -495,6 +507,7 @@ fn sell_stops_trigger_highest_trigger_first_then_in_time_order() {
         .level(INFY, Sell, 149_750, 5, 2)
         .triggered(3, INFY, 149_500)
         .level(INFY, Sell, 149_500, 1, 1)
+        .risk(B, 0, 0)
         .done();
     assert_eq!(f.place(t), exp);
     assert!(!f.order(6).triggered);
@@ -520,6 +533,9 @@ fn triggered_stops_cascade_within_one_command() {
         .triggered(5, INFY, 151_000)
         .fill(INFY, 151_500, 4, Buy, cnc(5, B, 0), cnc(3, D, 0))
         .level(INFY, Sell, 151_500, 0, 0)
+        // The SL-M buys reserved at band_high until they filled.
+        .risk(B, 0, 0)
+        .risk(A, 0, 0)
         .done();
     assert_eq!(f.place(t), exp);
     assert_eq!(f.ltp(INFY), 151_500);
@@ -571,9 +587,14 @@ fn close_session_expires_day_orders_and_keeps_gtc_orders() {
             cancelled(8, D, INFY, 1, CancelReason::Expired),
             cancelled(1, A, TCS, 10, CancelReason::Expired),
             Event::SessionClosed,
+            // In the order the cancels touched the accounts; D's CNC sells blocked no cash, and
+            // B keeps the reservation of its GTC bid.
+            risk(C, 0, 0),
+            risk(A, 0, 0),
+            risk(B, 10 * 149_000, 0),
         ]
     );
-    assert_eq!(ev.last(), Some(&Event::SessionClosed));
+    assert_eq!(ev.iter().rev().nth(3), Some(&Event::SessionClosed));
     assert!(!f.engine.session_open());
     let open: Vec<u64> = f.engine.open_orders().map(|o| o.order_id).collect();
     assert_eq!(open.len(), 2);
@@ -594,6 +615,7 @@ fn close_session_expires_day_orders_and_keeps_gtc_orders() {
         .accepted(9, &o)
         .fill(INFY, 149_000, 10, Sell, cnc(3, B, 0), cnc(9, C, 0))
         .level(INFY, Buy, 149_000, 0, 0)
+        .risk(B, 0, 0)
         .done();
     assert_eq!(f.place(o), exp);
 }
@@ -680,6 +702,7 @@ fn iceberg_taker_rests_with_its_disclosed_part() {
         .fill(INFY, 150_000, 15, Buy, cnc(2, A, 35), cnc(1, B, 0))
         .level(INFY, Sell, 150_000, 0, 0)
         .level(INFY, Buy, 150_000, 10, 1)
+        .risk(A, 35 * 150_000, 0)
         .done();
     assert_eq!(f.place(t), exp);
     let v = f.order(2);
@@ -695,7 +718,7 @@ fn post_only_rests_when_it_does_not_cross_and_is_rejected_when_it_would() {
     let mut f = Fixture::new();
     f.place_ok(limit(B, Sell, 150_000, 10)); // 1
     let o = limit(A, Buy, 149_995, 10).post_only();
-    assert_eq!(f.place(o), vec![accepted(2, &o), level(INFY, Buy, 149_995, 10, 1)]);
+    assert_eq!(f.place(o), vec![accepted(2, &o), level(INFY, Buy, 149_995, 10, 1), risk(A, 10 * 149_995, 0)]);
     let o = limit(A, Buy, 150_000, 10).post_only();
     assert_eq!(f.place(o), vec![place_rejected(&o, RejectReason::PostOnlyWouldCross)]);
     let o = limit(C, Sell, 149_995, 10).post_only().gtc();
@@ -730,6 +753,7 @@ fn self_trade_cancels_the_resting_order_and_matching_continues() {
         .fill(INFY, 150_500, 5, Buy, cnc(5, A, 5), cnc(4, C, 0))
         .level(INFY, Sell, 150_500, 0, 0)
         .level(INFY, Buy, 150_500, 5, 1)
+        .risk(A, 5 * 150_500, 0)
         .done();
     assert_eq!(f.place(t), exp);
     let p = f.position(A, INFY);
@@ -749,6 +773,7 @@ fn self_trade_with_only_own_makers_leaves_the_taker_resting() {
             cancelled(1, A, INFY, 5, CancelReason::SelfTrade),
             level(INFY, Buy, 149_500, 0, 0),
             level(INFY, Sell, 149_500, 5, 1),
+            risk(A, 0, 0),
         ]
     );
     assert_eq!(f.ltp(INFY), INFY_REF);
@@ -777,6 +802,10 @@ fn halt_cancels_every_order_of_the_instrument_and_rejects_new_ones() {
             cancelled(1, A, INFY, 10, CancelReason::Halt),
             cancelled(3, C, INFY, 5, CancelReason::Halt),
             cancelled(4, D, INFY, 2, CancelReason::Halt),
+            // A keeps its TCS bid; C's CNC sell blocked no cash.
+            risk(B, 0, 0),
+            risk(A, 10 * 99_000, 0),
+            risk(D, 0, 0),
         ]
     );
     assert_eq!(f.engine.instrument(INFY).unwrap().status, InstrumentStatus::Halted);
@@ -797,7 +826,7 @@ fn halt_cancels_every_order_of_the_instrument_and_rejects_new_ones() {
         f.apply(Command::Resume { token: INFY }),
         vec![Event::InstrumentStatusChanged { token: INFY, status: InstrumentStatus::Active }]
     );
-    assert_eq!(f.place(o), vec![accepted(7, &o), level(INFY, Buy, 149_000, 10, 1)]);
+    assert_eq!(f.place(o), vec![accepted(7, &o), level(INFY, Buy, 149_000, 10, 1), risk(A, 10 * 149_000, 0)]);
 }
 
 #[test]
@@ -822,6 +851,7 @@ fn mass_cancel_account_cancels_only_that_account_in_arena_order() {
     assert_eq!(ids, vec![1, 3, 5, 6]);
 
     let ev = f.apply(Command::MassCancelAccount { account: A });
+    let expected: Vec<Event> = expected.into_iter().chain([risk(A, 0, 0)]).collect();
     assert_eq!(without_levels(&ev), expected);
     assert_eq!(f.engine.open_orders().map(|o| o.order_id).collect::<Vec<_>>(), vec![4]);
     assert_eq!(f.book(INFY, Buy), vec![(149_000, 5, 1)]);
@@ -853,6 +883,9 @@ fn mass_cancel_instrument_goes_bids_asks_buy_stops_sell_stops() {
             cancelled(4, D, INFY, 4, r),
             cancelled(6, B, INFY, 1, r),
             cancelled(7, C, INFY, 1, r),
+            risk(B, 0, 0),
+            risk(A, 0, 0),
+            risk(C, 0, 0),
         ]
     );
     assert_eq!(f.engine.open_orders().map(|o| o.order_id).collect::<Vec<_>>(), vec![8]);
@@ -878,6 +911,7 @@ fn suspending_an_account_cancels_its_orders() {
     let ev = f.apply(Command::SuspendAccount { account: A });
     let mut expected = vec![Event::AccountStatusChanged { account: A, status: AccountStatus::Suspended }];
     expected.extend(expected_cancels);
+    expected.push(risk(A, 0, 0));
     assert_eq!(ev.first(), expected.first());
     assert_eq!(without_levels(&ev), expected);
     assert_eq!(f.status(A), AccountStatus::Suspended);
@@ -887,7 +921,7 @@ fn suspending_an_account_cancels_its_orders() {
     let o = limit(A, Buy, 149_000, 1);
     assert_eq!(f.place(o), vec![place_rejected(&o, RejectReason::AccountNotActive)]);
     assert_eq!(
-        f.apply(Command::Deposit { account: A, amount: 5 }),
+        f.apply(Command::Deposit { client_ref: 0, account: A, amount: 5 }),
         vec![balance(A, 5, CASH + 5, engine_core::BalanceReason::Deposit)]
     );
     assert_eq!(
@@ -903,14 +937,20 @@ fn cancel_emits_user_cancel_and_level() {
     f.place_ok(limit(A, Buy, 149_000, 10)); // 1
     f.place_ok(limit(B, Buy, 149_000, 5)); // 2
     f.place_ok(stop_market(A, Buy, 151_000, 5)); // 3
-    assert_eq!(f.cancel(A, 1), vec![cancelled(1, A, INFY, 10, CancelReason::User), level(INFY, Buy, 149_000, 5, 1)]);
+    assert_eq!(
+        f.cancel(A, 1),
+        vec![cancelled(1, A, INFY, 10, CancelReason::User), level(INFY, Buy, 149_000, 5, 1), risk(A, 5 * INFY_HIGH, 0)]
+    );
     // An untriggered stop is not in the book: no level.
-    assert_eq!(f.cancel(A, 3), vec![cancelled(3, A, INFY, 5, CancelReason::User)]);
+    assert_eq!(f.cancel(A, 3), vec![cancelled(3, A, INFY, 5, CancelReason::User), risk(A, 0, 0)]);
     assert_eq!(f.cancel(A, 1), vec![cancel_rejected(A, 1, RejectReason::UnknownOrder)]);
     // Allowed while halted is moot (halt cancels); allowed while the session is closed.
     f.place_ok(limit(B, Buy, 149_000, 5).gtc()); // 4
     f.ok(Command::CloseSession);
-    assert_eq!(f.cancel(B, 4), vec![cancelled(4, B, INFY, 5, CancelReason::User), level(INFY, Buy, 149_000, 0, 0)]);
+    assert_eq!(
+        f.cancel(B, 4),
+        vec![cancelled(4, B, INFY, 5, CancelReason::User), level(INFY, Buy, 149_000, 0, 0), risk(B, 0, 0)]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -965,6 +1005,11 @@ fn square_off_closes_what_the_book_absorbs_and_converts_the_rest() {
         .cancelled(8, A, INFY, 3, CancelReason::IocRemainder)
         .push(holdings(A, INFY, 3, HOLD + 3, engine_core::HoldingsReason::MisConversion))
         .push(balance(A, -455_000, CASH - 455_000, engine_core::BalanceReason::MisConversion))
+        // A's MIS bid and margin, B's MIS offer, C's and D's filled bids.
+        .risk(A, 0, 0)
+        .risk(B, 0, 0)
+        .risk(C, 0, 0)
+        .risk(D, 0, 0)
         .done();
     assert_eq!(ev[split..].to_vec(), exp);
 
@@ -991,6 +1036,7 @@ fn square_off_closes_longs_and_shorts_in_position_table_order() {
     assert_eq!(order.len(), 2);
 
     let mut x = f.expect();
+    let mut released = Vec::new();
     for (next_id, (account, mis_qty)) in (7..).zip(order) {
         if account == A {
             assert_eq!(mis_qty, 10);
@@ -999,6 +1045,8 @@ fn square_off_closes_longs_and_shorts_in_position_table_order() {
             x.accepted(next_id, &so)
                 .fill(INFY, 151_000, 10, Sell, cnc(5, D, 0), mis(next_id, A, 0))
                 .level(INFY, Buy, 151_000, 0, 0);
+            // A's margin, then D's filled bid.
+            released.extend([A, D]);
         } else {
             assert_eq!((account, mis_qty), (B, -5));
             let so = square_off_order(B, Buy, 5);
@@ -1006,7 +1054,12 @@ fn square_off_closes_longs_and_shorts_in_position_table_order() {
             x.accepted(next_id, &so)
                 .fill(INFY, 151_500, 5, Buy, mis(next_id, B, 0), cnc(6, C, 0))
                 .level(INFY, Sell, 151_500, 0, 0);
+            // B's margin; C's CNC offer blocked no cash.
+            released.push(B);
         }
+    }
+    for account in released {
+        x.risk(account, 0, 0);
     }
     let exp = x.done();
     assert!(exp.contains(&balance(A, 10_000, CASH + 10_000, engine_core::BalanceReason::MisSettlement)));

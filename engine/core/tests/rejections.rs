@@ -9,7 +9,8 @@ mod common;
 use common::*;
 use engine_core::Side::{Buy, Sell};
 use engine_core::{
-    AccountLimits, Command, CommandKind, Event, FeeSchedule, InstrumentSpec, Limits, NewOrder, OrderType, RejectReason,
+    AccountLimits, BalanceReason, Command, CommandKind, Event, FeeSchedule, InstrumentSpec, Limits, NewOrder,
+    OrderType, RejectReason,
 };
 
 /// The events of the scenario's last command and the one `Rejected` event it must be.
@@ -100,7 +101,7 @@ fn scenario(reason: RejectReason) -> Outcome {
             // Checked before the session.
             let mut f = Fixture::new();
             f.ok(Command::CreateAccount { account: 5, limits: AccountLimits::default() });
-            f.ok(Command::Deposit { account: 5, amount: CASH });
+            f.ok(Command::Deposit { client_ref: 0, account: 5, amount: CASH });
             f.ok(Command::CloseSession);
             place(&mut f, limit(5, Buy, 150_000, 10), reason)
         }
@@ -110,7 +111,10 @@ fn scenario(reason: RejectReason) -> Outcome {
         }
         R::InvalidAmount => {
             let mut f = Fixture::new();
-            (f.apply(Command::Deposit { account: A, amount: 0 }), rejected(CommandKind::Deposit, reason, 0, A, 0))
+            (
+                f.apply(Command::Deposit { client_ref: 0, account: A, amount: 0 }),
+                rejected(CommandKind::Deposit, reason, 0, A, 0),
+            )
         }
         R::InsufficientFunds => {
             // 6_667 * 150_000 = 1_000_050_000 > CASH.
@@ -243,6 +247,16 @@ fn scenario(reason: RejectReason) -> Outcome {
                 rejected(CommandKind::CreateAccount, reason, 0, 5, 0),
             )
         }
+        R::DuplicateRequest => {
+            // Deposits and withdrawals share one client_ref sequence per account; the duplicate
+            // is checked before the amount.
+            let mut f = Fixture::new();
+            f.ok(Command::Deposit { client_ref: 5, account: A, amount: 100 });
+            (
+                f.apply(Command::Withdraw { client_ref: 5, account: A, amount: 0 }),
+                rejected(CommandKind::Withdraw, reason, 5, A, 0),
+            )
+        }
     }
 }
 
@@ -335,6 +349,7 @@ reject_tests! {
     reject_invalid_fee_schedule => InvalidFeeSchedule,
     reject_session_already_closed => SessionAlreadyClosed,
     reject_invalid_limits => InvalidLimits,
+    reject_duplicate_request => DuplicateRequest,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,23 +528,23 @@ fn funds_command_rejections() {
     let mut f = Fixture::new();
     let r = |kind, reason, account| vec![rejected(kind, reason, 0, account, 0)];
     assert_eq!(
-        f.apply(Command::Deposit { account: A, amount: -1 }),
+        f.apply(Command::Deposit { client_ref: 0, account: A, amount: -1 }),
         r(CommandKind::Deposit, RejectReason::InvalidAmount, A)
     );
     assert_eq!(
-        f.apply(Command::Withdraw { account: A, amount: 0 }),
+        f.apply(Command::Withdraw { client_ref: 0, account: A, amount: 0 }),
         r(CommandKind::Withdraw, RejectReason::InvalidAmount, A)
     );
     assert_eq!(
-        f.apply(Command::Deposit { account: A, amount: i64::MAX }),
+        f.apply(Command::Deposit { client_ref: 0, account: A, amount: i64::MAX }),
         r(CommandKind::Deposit, RejectReason::ValueOverflow, A)
     );
     assert_eq!(
-        f.apply(Command::Withdraw { account: A, amount: CASH + 1 }),
+        f.apply(Command::Withdraw { client_ref: 0, account: A, amount: CASH + 1 }),
         r(CommandKind::Withdraw, RejectReason::InsufficientFunds, A)
     );
     assert_eq!(
-        f.apply(Command::Deposit { account: 77, amount: 5 }),
+        f.apply(Command::Deposit { client_ref: 0, account: 77, amount: 5 }),
         r(CommandKind::Deposit, RejectReason::UnknownAccount, 77)
     );
     assert_eq!(
@@ -550,6 +565,58 @@ fn funds_command_rejections() {
     );
     assert_eq!(f.account(A).cash, CASH);
     assert_eq!(f.position(A, INFY).holdings, HOLD);
+}
+
+#[test]
+fn funds_commands_are_deduplicated_by_client_ref() {
+    let mut f = Fixture::new();
+    let deposit = |client_ref, amount| Command::Deposit { client_ref, account: A, amount };
+    let withdraw = |client_ref, amount| Command::Withdraw { client_ref, account: A, amount };
+    let changed =
+        |delta, cash, reason, client_ref| Event::BalanceChanged { account: A, delta, cash, reason, client_ref };
+    let dup = |kind, client_ref| vec![rejected(kind, RejectReason::DuplicateRequest, client_ref, A, 0)];
+    assert_eq!(f.account(A).funds_ref, 0);
+    // Applied: the client_ref is echoed and becomes the account's last one.
+    assert_eq!(f.apply(deposit(10, 500)), vec![changed(500, CASH + 500, BalanceReason::Deposit, 10)]);
+    assert_eq!(f.account(A).funds_ref, 10);
+    // The same request again, or an older one, changes nothing.
+    assert_eq!(f.apply(deposit(10, 500)), dup(CommandKind::Deposit, 10));
+    assert_eq!(f.apply(withdraw(3, 1)), dup(CommandKind::Withdraw, 3));
+    assert_eq!(f.account(A).cash, CASH + 500);
+    // A refusal for another reason echoes the client_ref and does not consume it.
+    assert_eq!(
+        f.apply(withdraw(11, CASH + 501)),
+        vec![rejected(CommandKind::Withdraw, RejectReason::InsufficientFunds, 11, A, 0)]
+    );
+    assert_eq!(f.account(A).funds_ref, 10);
+    assert_eq!(f.apply(withdraw(11, 200)), vec![changed(-200, CASH + 300, BalanceReason::Withdrawal, 11)]);
+    // Gaps are allowed; 0 means "no deduplication" and leaves the last one alone.
+    assert_eq!(f.apply(deposit(20, 1)), vec![changed(1, CASH + 301, BalanceReason::Deposit, 20)]);
+    assert_eq!(f.apply(deposit(0, 1)), vec![changed(1, CASH + 302, BalanceReason::Deposit, 0)]);
+    assert_eq!(f.apply(deposit(0, 1)), vec![changed(1, CASH + 303, BalanceReason::Deposit, 0)]);
+    assert_eq!(f.account(A).funds_ref, 20);
+    assert_eq!(f.apply(deposit(19, 1)), dup(CommandKind::Deposit, 19));
+    // Each account has its own sequence.
+    assert_eq!(
+        f.apply(Command::Deposit { client_ref: 1, account: B, amount: 7 }),
+        vec![Event::BalanceChanged {
+            account: B,
+            delta: 7,
+            cash: CASH + 7,
+            reason: BalanceReason::Deposit,
+            client_ref: 1
+        }]
+    );
+    // The last client_ref is state: it survives a snapshot and is part of the hash.
+    let mut bytes = Vec::new();
+    f.engine.snapshot(&mut bytes);
+    let restored: engine_core::Engine = engine_core::Engine::restore(*f.engine.limits(), &bytes).expect("restore");
+    assert_eq!(restored.account(A).expect("A").funds_ref, 20);
+    assert_eq!(restored.state_hash(), f.engine.state_hash());
+    let before = f.engine.state_hash();
+    f.ok(deposit(21, 1));
+    f.ok(withdraw(0, 1));
+    assert_ne!(f.engine.state_hash(), before, "cash is back where it was, funds_ref is not");
 }
 
 #[test]

@@ -89,15 +89,15 @@ fn setup_commands_emit_the_documented_events() {
     );
     assert_eq!(f.account(A).limits, limits);
     assert_eq!(
-        f.apply(Command::Deposit { account: A, amount: 1_000 }),
+        f.apply(Command::Deposit { client_ref: 0, account: A, amount: 1_000 }),
         vec![balance(A, 1_000, 1_000, BalanceReason::Deposit)]
     );
     assert_eq!(
-        f.apply(Command::Deposit { account: A, amount: 500 }),
+        f.apply(Command::Deposit { client_ref: 0, account: A, amount: 500 }),
         vec![balance(A, 500, 1_500, BalanceReason::Deposit)]
     );
     assert_eq!(
-        f.apply(Command::Withdraw { account: A, amount: 200 }),
+        f.apply(Command::Withdraw { client_ref: 0, account: A, amount: 200 }),
         vec![balance(A, -200, 1_300, BalanceReason::Withdrawal)]
     );
     assert!(f.engine.position(A, INFY).is_none());
@@ -167,7 +167,10 @@ fn cnc_buy_reserves_price_plus_fee_per_share_and_cancel_releases_it() {
     assert_eq!((o.reserve_per_share, o.reserved_cash), (150_156, 1_501_560));
     assert_eq!(f.account(A).reserved, 1_501_500 + 1_501_560);
 
-    assert_eq!(f.cancel(A, 1), vec![cancelled(1, A, INFY, 10, CancelReason::User), level(INFY, Buy, 150_000, 0, 0)]);
+    assert_eq!(
+        f.cancel(A, 1),
+        vec![cancelled(1, A, INFY, 10, CancelReason::User), level(INFY, Buy, 150_000, 0, 0), risk(A, 1_501_560, 0)]
+    );
     let a = f.account(A);
     assert_eq!((a.reserved, a.available, a.open_orders), (1_501_560, CASH - 1_501_560, 1));
     f.cancel(A, 2);
@@ -195,6 +198,8 @@ fn fill_settles_cash_holdings_and_fees_and_releases_the_reservation() {
             balance(B, 599_400, CASH + 599_400, BalanceReason::TradeSettlement),
             balance(FEE, 1_200, 1_200, BalanceReason::Fee),
             level(INFY, Buy, 150_000, 6, 1),
+            // The fill released 4 shares' reservation; B's CNC sell blocked no cash.
+            risk(A, 6 * 150_150, 0),
         ]
     );
     let a = f.account(A);
@@ -394,6 +399,7 @@ fn mis_fill_turns_the_reservation_into_position_margin() {
             holdings(B, INFY, -10, HOLD - 10, HoldingsReason::Trade),
             balance(B, 1_520_000, CASH + 1_520_000, BalanceReason::TradeSettlement),
             level(INFY, Sell, 152_000, 0, 0),
+            risk(A, 0, 300_000),
         ]
     );
     let p = f.position(A, INFY);
@@ -435,6 +441,7 @@ fn mis_round_trip_settles_into_cash_when_flat() {
             balance(B, 1_498_500, CASH + 1_498_500, BalanceReason::TradeSettlement),
             balance(FEE, 3_000, 3_000, BalanceReason::Fee),
             level(INFY, Sell, 150_000, 0, 0),
+            risk(A, 0, 300_000),
         ]
     );
     f.place_ok(limit(C, Buy, 151_000, 10)); // 3
@@ -451,6 +458,9 @@ fn mis_round_trip_settles_into_cash_when_flat() {
             balance(A, 10_000, CASH + 6_990, BalanceReason::MisSettlement),
             balance(FEE, 3_020, 6_020, BalanceReason::Fee),
             level(INFY, Buy, 151_000, 0, 0),
+            // The taker A first (its margin is released), then the buyer C.
+            risk(A, 0, 0),
+            risk(C, 0, 0),
         ]
     );
     let p = f.position(A, INFY);
@@ -479,6 +489,7 @@ fn mis_short_round_trip_at_a_loss() {
             holdings(C, INFY, -5, HOLD - 5, HoldingsReason::Trade),
             balance(C, 755_000, CASH + 755_000, BalanceReason::TradeSettlement),
             level(INFY, Sell, 151_000, 0, 0),
+            risk(A, 0, 0),
         ]
     );
     assert!(f.engine.position(A, INFY).is_some_and(|p| p.mis_qty == 0 && p.mis_margin == 0));
@@ -500,6 +511,8 @@ fn mis_flat_at_zero_pnl_has_no_settlement_event() {
             holdings(C, INFY, 5, HOLD + 5, HoldingsReason::Trade),
             balance(C, -750_000, CASH - 750_000, BalanceReason::TradeSettlement),
             level(INFY, Buy, 150_000, 0, 0),
+            risk(5, 0, 0),
+            risk(C, 0, 0),
         ]
     );
     // Every field is zero: the position is freed.
@@ -586,11 +599,11 @@ fn withdrawal_is_limited_to_available() {
     let available = f.account(A).available;
     assert_eq!(available, CASH - 1_500_000);
     assert_eq!(
-        f.apply(Command::Withdraw { account: A, amount: available + 1 }),
+        f.apply(Command::Withdraw { client_ref: 0, account: A, amount: available + 1 }),
         vec![rejected(CommandKind::Withdraw, RejectReason::InsufficientFunds, 0, A, 0)]
     );
     assert_eq!(
-        f.apply(Command::Withdraw { account: A, amount: available }),
+        f.apply(Command::Withdraw { client_ref: 0, account: A, amount: available }),
         vec![balance(A, -available, 1_500_000, BalanceReason::Withdrawal)]
     );
     let a = f.account(A);
@@ -604,10 +617,10 @@ fn withdrawal_is_limited_to_available() {
     f.place_ok(limit(A, Buy, 150_000, 10).mis());
     assert_eq!(f.account(A).available, CASH - 300_000);
     assert_eq!(
-        f.apply(Command::Withdraw { account: A, amount: CASH - 299_999 }),
+        f.apply(Command::Withdraw { client_ref: 0, account: A, amount: CASH - 299_999 }),
         vec![rejected(CommandKind::Withdraw, RejectReason::InsufficientFunds, 0, A, 0)]
     );
-    f.ok(Command::Withdraw { account: A, amount: CASH - 300_000 });
+    f.ok(Command::Withdraw { client_ref: 0, account: A, amount: CASH - 300_000 });
     assert_eq!(f.account(A).available, 0);
 }
 
@@ -616,7 +629,7 @@ fn withdrawal_allowed_while_suspended() {
     let mut f = Fixture::new();
     f.ok(Command::SuspendAccount { account: A });
     assert_eq!(
-        f.apply(Command::Withdraw { account: A, amount: 10 }),
+        f.apply(Command::Withdraw { client_ref: 0, account: A, amount: 10 }),
         vec![balance(A, -10, CASH - 10, BalanceReason::Withdrawal)]
     );
     assert_eq!(
@@ -683,9 +696,9 @@ fn cash_and_shares_are_conserved_over_a_session() {
         ("C bids", Command::Place(limit(C, Buy, 149_000, 10))),
         ("A sells MIS at a loss", Command::Place(limit(A, Sell, 149_000, 20).mis())),
         ("B short MIS", Command::Place(limit(B, Sell, 149_000, 15).mis())),
-        ("deposit", Command::Deposit { account: C, amount: 1_234_567 }),
+        ("deposit", Command::Deposit { client_ref: 0, account: C, amount: 1_234_567 }),
         ("C market buy", Command::Place(market(C, Buy, 60))),
-        ("withdraw", Command::Withdraw { account: D, amount: 7_654_321 }),
+        ("withdraw", Command::Withdraw { client_ref: 0, account: D, amount: 7_654_321 }),
         ("D buys TCS", Command::Place(limit(D, Buy, 101_000, 30).token(TCS))),
         ("B sells TCS", Command::Place(limit(B, Sell, 100_000, 50).token(TCS))),
         ("A bid", Command::Place(limit(A, Buy, 148_000, 10).mis())),
@@ -698,6 +711,12 @@ fn cash_and_shares_are_conserved_over_a_session() {
     for (step, cmd) in steps {
         let ev = f.apply(cmd);
         assert!(!ev.iter().any(|e| matches!(e, Event::Rejected { .. })), "{step}: {ev:?}");
+        for e in &ev {
+            if let Event::AccountRisk { account, reserved, margin } = *e {
+                let a = f.account(account);
+                assert_eq!((reserved, margin), (a.reserved, a.margin), "{step}: AccountRisk of {account}");
+            }
+        }
         match cmd {
             Command::Deposit { amount, .. } => net_cash += amount,
             Command::Withdraw { amount, .. } => net_cash -= amount,

@@ -1,10 +1,12 @@
 //! `exchange`: the engine node, the Aeron bus and the sidecar services, together or apart.
 //!
 //! ```text
-//! exchange [--config FILE] [all]                 embedded media driver + engine node + every service
+//! exchange [--config FILE] [--seed FILE] [all]   embedded media driver + engine node + every service
+//!                                                (+ the demo seed FILE applied: see `seed.rs`)
 //! exchange [--config FILE] node                  engine node (over Aeron when [bus] names a driver,
 //!                                                else with the local source of [source])
 //! exchange [--config FILE] service NAME|all      services on an external driver ([bus] driver_dir)
+//! exchange [--config FILE] gateway               the HTTP/WebSocket gateway on an external driver
 //! exchange [--config FILE] driver DIR            a standalone media driver in DIR (split deployment)
 //! exchange [--config FILE] recover               recover the data directory, print seq and state hash
 //! exchange gen-commands FILE COUNT [SEED]        write a command file of synthetic order flow
@@ -12,7 +14,10 @@
 //! Every config key can be overridden as `EXCHANGE_<SECTION>_<KEY>`. Each long-running mode
 //! stops cleanly on SIGTERM or SIGINT.
 
-mod transport;
+mod gateway;
+mod seed;
+
+use exchange::transport;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,11 +45,20 @@ fn real_main() -> anyhow::Result<()> {
         config_path = Some(PathBuf::from(path));
         args.drain(i..i + 2);
     }
+    let mut seed_path: Option<PathBuf> = None;
+    if let Some(i) = args.iter().position(|a| a == "--seed") {
+        seed_path = Some(PathBuf::from(args.get(i + 1).context("--seed needs a file")?));
+        args.drain(i..i + 2);
+        if !matches!(args.first().map(String::as_str), None | Some("all")) {
+            bail!("--seed goes with the all-in-one exchange: exchange [--config FILE] [--seed FILE] [all]");
+        }
+    }
     match args.first().map(String::as_str) {
         None | Some("all") => {
             let config = load(config_path.as_deref())?;
             init_logging(&config);
-            all_in_one(&config)
+            let seed = seed_path.as_deref().map(seed::Seed::load).transpose()?;
+            all_in_one(&config, seed.as_ref())
         }
         Some("node") => {
             let config = load(config_path.as_deref())?;
@@ -84,6 +98,22 @@ fn real_main() -> anyhow::Result<()> {
             let control = stop_on_signal()?;
             wait_for(&control.shutdown);
             running.stop()?;
+            Ok(())
+        }
+        Some("gateway") => {
+            let config = load(config_path.as_deref())?;
+            init_logging(&config);
+            if config.bus.driver_dir.is_empty() {
+                bail!("a standalone gateway needs the media driver of the running exchange: set [bus] driver_dir (EXCHANGE_BUS_DRIVER_DIR)");
+            }
+            let bus = Bus::start(&config.bus)?;
+            let services = services_config(&config)?;
+            let gateway = gateway::start(&config, &services, &bus)?;
+            let control = stop_on_signal()?;
+            wait_for(&control.shutdown);
+            if let Some(gateway) = gateway {
+                gateway.stop();
+            }
             Ok(())
         }
         Some("driver") => {
@@ -128,14 +158,14 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(other) => {
-            bail!("unknown command {other:?}; try: exchange [--config FILE] [all|node|service NAME|driver DIR|recover|gen-commands]")
+            bail!("unknown command {other:?}; try: exchange [--config FILE] [all|node|service NAME|gateway|driver DIR|recover|gen-commands]")
         }
     }
 }
 
 /// The whole exchange in one process: an embedded media driver, the engine node on it, and every
-/// enabled service subscribed to the node's events.
-fn all_in_one(config: &Config) -> anyhow::Result<()> {
+/// enabled service subscribed to the node's events; then the seed, if one was given.
+fn all_in_one(config: &Config, seed: Option<&seed::Seed>) -> anyhow::Result<()> {
     let bus_config = BusConfig { driver_dir: String::new(), ..config.bus.clone() };
     let bus = Bus::start(&bus_config)?;
     let mut node_config = config.clone();
@@ -156,8 +186,18 @@ fn all_in_one(config: &Config) -> anyhow::Result<()> {
         &config.node.data_dir,
         Arc::new(transport::BusTransport::new(bus.clone())),
     )?;
+    if let Err(e) = seed.map_or(Ok(()), |s| seed::run(s, &config.node.data_dir, &services, &bus, &control.shutdown)) {
+        control.shutdown.store(true, Ordering::Release);
+        let _ = node.join();
+        let _ = running.stop();
+        return Err(e);
+    }
+    let gateway = gateway::start(config, &services, &bus)?;
     println!("exchange running: media driver {}, data {}", bus.dir().display(), config.node.data_dir.display());
     let report = node.join().map_err(|_| anyhow::anyhow!("the engine node panicked"))??;
+    if let Some(gateway) = gateway {
+        gateway.stop();
+    }
     running.stop()?;
     println!(
         "{{\"last_seq\":{},\"published_seq\":{},\"received\":{}}}",

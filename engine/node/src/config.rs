@@ -23,6 +23,8 @@ pub struct Config {
     /// `[services]`: read by the exchange binary's service host (kept as a table here so the
     /// node stays independent of the services).
     pub services: toml::Table,
+    /// `[gateway]`: read by the exchange binary's HTTP gateway (a table here for the same reason).
+    pub gateway: toml::Table,
     pub bus: BusConfig,
 }
 

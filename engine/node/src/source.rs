@@ -127,7 +127,7 @@ impl Generator {
         for account in 0..accounts {
             setup.push(Command::CreateAccount { account, limits: AccountLimits::default() });
             setup.push(Command::ActivateAccount { account });
-            setup.push(Command::Deposit { account, amount: 1 << 50 });
+            setup.push(Command::Deposit { client_ref: 0, account, amount: 1 << 50 });
             setup.push(Command::DepositHoldings { account, token: Self::TOKEN, qty: 1 << 30 });
         }
         setup.push(Command::OpenSession);

@@ -33,15 +33,15 @@
 //! | SetAccountLimits | 7 | 28 | | AccountStatusChanged | 7 | 5 |
 //! | ActivateAccount | 8 | 4 | | FeeScheduleSet | 8 | 16 |
 //! | SuspendAccount | 9 | 4 | | Rejected | 9 | 22 |
-//! | Deposit | 10 | 12 | | Accepted | 10 | 61 |
-//! | Withdraw | 11 | 12 | | Triggered | 11 | 20 |
+//! | Deposit | 10 | 20 | | Accepted | 10 | 61 |
+//! | Withdraw | 11 | 20 | | Triggered | 11 | 20 |
 //! | DepositHoldings | 12 | 16 | | Trade | 12 | 87 |
 //! | WithdrawHoldings | 13 | 16 | | Modified | 13 | 53 |
 //! | SetFeeSchedule | 14 | 16 | | Cancelled | 14 | 25 |
-//! | Place | 15 | 53 | | BalanceChanged | 15 | 21 |
+//! | Place | 15 | 53 | | BalanceChanged | 15 | 29 |
 //! | Modify | 16 | 44 | | HoldingsChanged | 16 | 25 |
 //! | Cancel | 17 | 20 | | BookLevel | 17 | 25 |
-//! | MassCancelAccount | 18 | 4 | | | | |
+//! | MassCancelAccount | 18 | 4 | | AccountRisk | 18 | 20 |
 //! | MassCancelInstrument | 19 | 4 | | | | |
 //! | SquareOffMis | 20 | 4 | | | | |
 //!

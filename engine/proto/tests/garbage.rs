@@ -110,8 +110,8 @@ fn header_checks_schema_then_version_then_template() {
         assert_eq!(decode_command(&bytes), Err(DecodeError::UnknownTemplate(template_id)));
     }
     set_u16(&mut bytes, engine_proto::header::SCHEMA_ID, EVENT_SCHEMA_ID);
-    set_u16(&mut bytes, engine_proto::header::TEMPLATE_ID, 18);
-    assert_eq!(decode_event(&bytes), Err(DecodeError::UnknownTemplate(18)));
+    set_u16(&mut bytes, engine_proto::header::TEMPLATE_ID, 19);
+    assert_eq!(decode_event(&bytes), Err(DecodeError::UnknownTemplate(19)));
 }
 
 #[test]

@@ -64,6 +64,78 @@ fn book_level_has_the_documented_bytes() {
     assert_eq!(decode_event(&BOOK_LEVEL), Ok(event));
 }
 
+#[rustfmt::skip]
+const WITHDRAW: [u8; 28] = [
+    // header: block_length 20, template 11 (Withdraw), schema 1, version 1
+    20, 0,  11, 0,  1, 0,  1, 0,
+    // client_ref u64 0x0102030405060708
+    0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
+    // amount i64 150_000 = 0x249F0
+    0xF0, 0x49, 0x02, 0, 0, 0, 0, 0,
+    // account u32 7
+    7, 0, 0, 0,
+];
+
+#[test]
+fn withdraw_has_the_documented_bytes() {
+    let cmd = Command::Withdraw { client_ref: 0x0102_0304_0506_0708, account: 7, amount: 150_000 };
+    let mut buf = [0u8; COMMAND_LEN_MAX];
+    let len = encode_command(&cmd, &mut buf).unwrap();
+    assert_eq!(&buf[..len], &WITHDRAW[..]);
+    assert_eq!(decode_command(&WITHDRAW), Ok(cmd));
+}
+
+#[rustfmt::skip]
+const BALANCE_CHANGED: [u8; 37] = [
+    // header: block_length 29, template 15 (BalanceChanged), schema 2, version 1
+    29, 0,  15, 0,  2, 0,  1, 0,
+    // delta i64 -2
+    0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    // cash i64 150_000
+    0xF0, 0x49, 0x02, 0, 0, 0, 0, 0,
+    // client_ref u64 9
+    9, 0, 0, 0, 0, 0, 0, 0,
+    // account u32 7
+    7, 0, 0, 0,
+    // reason Withdrawal
+    2,
+];
+
+#[rustfmt::skip]
+const ACCOUNT_RISK: [u8; 28] = [
+    // header: block_length 20, template 18 (AccountRisk), schema 2, version 1
+    20, 0,  18, 0,  2, 0,  1, 0,
+    // reserved i64 150_000
+    0xF0, 0x49, 0x02, 0, 0, 0, 0, 0,
+    // margin i64 1
+    1, 0, 0, 0, 0, 0, 0, 0,
+    // account u32 7
+    7, 0, 0, 0,
+];
+
+#[test]
+fn funds_events_have_the_documented_bytes() {
+    let cases: [(Event, &[u8]); 2] = [
+        (
+            Event::BalanceChanged {
+                account: 7,
+                delta: -2,
+                cash: 150_000,
+                reason: engine_core::BalanceReason::Withdrawal,
+                client_ref: 9,
+            },
+            &BALANCE_CHANGED,
+        ),
+        (Event::AccountRisk { account: 7, reserved: 150_000, margin: 1 }, &ACCOUNT_RISK),
+    ];
+    for (event, bytes) in cases {
+        let mut buf = [0u8; EVENT_LEN_MAX];
+        let len = encode_event(&event, &mut buf).unwrap();
+        assert_eq!(&buf[..len], bytes, "{event:?}");
+        assert_eq!(decode_event(bytes), Ok(event));
+    }
+}
+
 #[test]
 fn session_commands_are_a_bare_header() {
     let mut buf = [0u8; COMMAND_LEN_MAX];
@@ -86,8 +158,8 @@ fn template_tables_are_pinned() {
             (7, "SetAccountLimits", 28),
             (8, "ActivateAccount", 4),
             (9, "SuspendAccount", 4),
-            (10, "Deposit", 12),
-            (11, "Withdraw", 12),
+            (10, "Deposit", 20),
+            (11, "Withdraw", 20),
             (12, "DepositHoldings", 16),
             (13, "WithdrawHoldings", 16),
             (14, "SetFeeSchedule", 16),
@@ -117,9 +189,10 @@ fn template_tables_are_pinned() {
             (12, "Trade", 87),
             (13, "Modified", 53),
             (14, "Cancelled", 25),
-            (15, "BalanceChanged", 21),
+            (15, "BalanceChanged", 29),
             (16, "HoldingsChanged", 25),
             (17, "BookLevel", 25),
+            (18, "AccountRisk", 20),
         ]
     );
     assert_eq!(COMMAND_LEN_MAX, 61);

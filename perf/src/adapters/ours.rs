@@ -187,7 +187,7 @@ pub fn setup_commands(risk: bool) -> Vec<Command> {
         commands.push(Command::CreateAccount { account, limits: AccountLimits::default() });
         commands.push(Command::ActivateAccount { account });
         if risk {
-            commands.push(Command::Deposit { account, amount: DEPOSIT_PAISE });
+            commands.push(Command::Deposit { client_ref: 0, account, amount: DEPOSIT_PAISE });
             commands.push(Command::DepositHoldings { account, token: TOKEN, qty: HOLDINGS_SHARES });
         }
     }

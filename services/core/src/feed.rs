@@ -31,6 +31,11 @@ pub trait EventFeed: Send {
 
     /// Asks for batches from seq `from` on (catch-up after a restart or a gap).
     fn replay_from(&mut self, from: u64) -> Result<(), FeedError>;
+
+    /// True while a replay asked for is still under way (its end not yet heard).
+    fn replaying(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

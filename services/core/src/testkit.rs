@@ -64,7 +64,7 @@ pub fn trading_day(accounts: u32, orders: usize, seed: u64) -> Vec<Command> {
     for account in 1..=accounts {
         c.push(Command::CreateAccount { account, limits: AccountLimits::default() });
         c.push(Command::ActivateAccount { account });
-        c.push(Command::Deposit { account, amount: 1_000_000_000 });
+        c.push(Command::Deposit { client_ref: 0, account, amount: 1_000_000_000 });
         c.push(Command::DepositHoldings { account, token: INFY, qty: 5_000 });
         c.push(Command::DepositHoldings { account, token: TCS, qty: 2_000 });
     }
@@ -109,7 +109,7 @@ pub fn trading_day(accounts: u32, orders: usize, seed: u64) -> Vec<Command> {
             post_only: false,
         }));
         if i % 97 == 96 {
-            c.push(Command::Withdraw { account, amount: 1_000_000 });
+            c.push(Command::Withdraw { client_ref: 0, account, amount: 1_000_000 });
         }
     }
     c.push(Command::SquareOffMis { token: INFY });

@@ -42,6 +42,7 @@ fn batches(n: u64) -> Vec<EventBatch> {
                     delta: seq as i64,
                     cash: 0,
                     reason: BalanceReason::Deposit,
+                    client_ref: 0,
                 }]
             },
         })

@@ -36,6 +36,9 @@ pub enum EntryKind {
     MisSettlement,
     /// Square-off converted an intraday position to delivery: its clearing balance → client cash.
     MisConversion,
+    /// Client cash ⇄ the client's reserved and margin accounts: the engine's blocked cash after a
+    /// command (`AccountRisk`). Money stays the client's; only whether it is free changes.
+    Block,
 }
 
 impl EntryKind {
@@ -47,13 +50,23 @@ impl EntryKind {
             EntryKind::Fee => "fee",
             EntryKind::MisSettlement => "mis_settlement",
             EntryKind::MisConversion => "mis_conversion",
+            EntryKind::Block => "block",
         }
     }
 }
 
-/// Ledger account codes: `bank`, `cash:<account>`, `mis:<account>:<token>`.
+/// Ledger account codes: `bank`, `cash:<account>`, `reserved:<account>`, `margin:<account>`,
+/// `mis:<account>:<token>`.
 pub fn cash_code(account: u32) -> String {
     format!("cash:{account}")
+}
+
+pub fn reserved_code(account: u32) -> String {
+    format!("reserved:{account}")
+}
+
+pub fn margin_code(account: u32) -> String {
+    format!("margin:{account}")
 }
 
 pub fn mis_code(account: u32, token: u32) -> String {
@@ -70,6 +83,37 @@ pub(crate) fn cash_account(conn: &Connection, account: u32) -> Result<i64, Funds
     )?
     .execute(params![code, account])?;
     account_id(conn, &code)?.ok_or_else(|| FundsError::Invariant(format!("no ledger account {code}")))
+}
+
+/// A client's `reserved` or `margin` account (`kind`), created on first use.
+pub(crate) fn blocked_account(conn: &Connection, kind: BlockedKind, account: u32) -> Result<i64, FundsError> {
+    let code = match kind {
+        BlockedKind::Reserved => reserved_code(account),
+        BlockedKind::Margin => margin_code(account),
+    };
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO ledger_accounts (code, kind, engine_account, normal_side) VALUES (?1, ?2, ?3, 'C')",
+    )?
+    .execute(params![code, kind.code(), account])?;
+    account_id(conn, &code)?.ok_or_else(|| FundsError::Invariant(format!("no ledger account {code}")))
+}
+
+/// The two accounts that hold a client's blocked cash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BlockedKind {
+    /// Cash blocked by open orders (the engine's `reserved`).
+    Reserved,
+    /// Cash blocked by open intraday positions (the engine's `margin`).
+    Margin,
+}
+
+impl BlockedKind {
+    fn code(self) -> &'static str {
+        match self {
+            BlockedKind::Reserved => "reserved",
+            BlockedKind::Margin => "margin",
+        }
+    }
 }
 
 /// The MIS clearing account of one (engine account, instrument), created on first use.
@@ -162,7 +206,8 @@ pub struct StatementLine {
     pub balance: i64,
 }
 
-/// A client's cash statement over `[from_ts_ns, to_ts_ns)` (engine timestamps).
+/// A client's cash statement over `[from_ts_ns, to_ts_ns)` (engine timestamps). Its balances are
+/// the client's whole cash at the broker, free and blocked (the engine's `AccountView::cash`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Statement {
     pub account: u32,
@@ -173,6 +218,13 @@ pub struct Statement {
 
 /// The cash statement of `account` for entries with `from_ts_ns <= ts < to_ts_ns`, in posting
 /// order, with the running balance. `None` bounds are open.
+///
+/// It lists movements of the client's money (deposits, withdrawals, trades, fees, intraday
+/// settlements) and leaves out the `block` entries that move cash between the client's free,
+/// reserved and margin accounts: those change what is free, not what the client has, and there is
+/// one for nearly every order event. So the balances are the client's whole cash (free +
+/// reserved + margin = the engine's `cash`). [`blocked_statement`] lists the reserve and release
+/// movements.
 pub fn statement(
     conn: &Connection,
     account: u32,
@@ -194,7 +246,8 @@ pub fn statement(
          running AS (
              SELECT e.id, e.seq, e.ts_ns, e.kind, e.memo, e.trade_id, e.request_id, p.amount,
                     SUM(p.amount) OVER (ORDER BY e.id ROWS UNBOUNDED PRECEDING) AS balance
-               FROM per_entry p JOIN journal_entries e ON e.id = p.entry_id)
+               FROM per_entry p JOIN journal_entries e ON e.id = p.entry_id
+              WHERE e.kind != 'block')
          SELECT id, seq, ts_ns, kind, memo, trade_id, request_id, amount, balance
            FROM running WHERE ts_ns >= ?2 AND ts_ns < ?3 ORDER BY id",
     )?;
@@ -219,7 +272,7 @@ pub fn statement(
                FROM journal_lines l
                JOIN ledger_accounts a ON a.id = l.account_id
                JOIN journal_entries e ON e.id = l.entry_id
-              WHERE l.account_id = ?1 AND e.ts_ns < ?2",
+              WHERE l.account_id = ?1 AND e.ts_ns < ?2 AND e.kind != 'block'",
         )?
         .query_row(params![id, from], |r| r.get(0))?;
     let closing_balance = lines.last().map_or(opening_balance, |l| l.balance);
@@ -230,8 +283,15 @@ pub fn statement(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Balances {
     pub account: u32,
-    /// Cash (paise): equals the engine's `AccountView::cash`.
+    /// All the client's cash (paise), `available + reserved + margin`: equals the engine's
+    /// `AccountView::cash`.
     pub cash: i64,
+    /// Free cash, the ledger's `cash:<account>`: equals `AccountView::available`.
+    pub available: i64,
+    /// Blocked by open orders, `reserved:<account>`: equals `AccountView::reserved`.
+    pub reserved: i64,
+    /// Blocked by open intraday positions, `margin:<account>`: equals `AccountView::margin`.
+    pub margin: i64,
     /// Net cash flow of the open intraday positions (sum of the MIS clearing accounts): equals
     /// the sum of the engine's `PositionView::mis_value` for the account.
     pub mis_open_value: i64,
@@ -239,22 +299,109 @@ pub struct Balances {
 
 /// The ledger balances of one engine account.
 pub fn balances(conn: &Connection, account: u32) -> Result<Balances, FundsError> {
-    let cash = balance(conn, &cash_code(account))?;
+    let available = balance(conn, &cash_code(account))?;
+    let reserved = balance(conn, &reserved_code(account))?;
+    let margin = balance(conn, &margin_code(account))?;
     let mis_open_value: i64 = conn
         .prepare_cached(
             "SELECT COALESCE(SUM(balance), 0) FROM ledger_accounts WHERE kind = 'mis_clearing' AND engine_account = ?1",
         )?
         .query_row(params![account], |r| r.get(0))?;
-    Ok(Balances { account, cash, mis_open_value })
+    Ok(Balances { account, cash: available + reserved + margin, available, reserved, margin, mis_open_value })
 }
 
-/// Every engine account's ledger cash, by account id.
+/// Every engine account's ledger cash (free cash, `cash:<account>`), by account id.
 pub fn cash_balances(conn: &Connection) -> Result<Vec<(u32, i64)>, FundsError> {
     let mut stmt = conn.prepare_cached(
         "SELECT engine_account, balance FROM ledger_accounts WHERE kind = 'cash' ORDER BY engine_account",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u32, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// One reserve or release movement: a `block` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockedLine {
+    pub entry_id: i64,
+    pub seq: u64,
+    pub ts_ns: u64,
+    /// Change of the cash blocked by open orders (positive: reserved; negative: released).
+    pub reserved_delta: i64,
+    /// Change of the cash blocked as intraday margin.
+    pub margin_delta: i64,
+    /// Blocked by open orders after this entry.
+    pub reserved: i64,
+    /// Blocked as intraday margin after this entry.
+    pub margin: i64,
+}
+
+/// The reserve and release movements of a client's cash over `[from_ts_ns, to_ts_ns)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockedStatement {
+    pub account: u32,
+    /// `(reserved, margin)` before the first line.
+    pub opening: (i64, i64),
+    pub lines: Vec<BlockedLine>,
+    /// `(reserved, margin)` after the last line.
+    pub closing: (i64, i64),
+}
+
+/// The `block` entries of `account` with `from_ts_ns <= ts < to_ts_ns`, in posting order, with
+/// the running reserved and margin balances: what [`statement`] leaves out.
+pub fn blocked_statement(
+    conn: &Connection,
+    account: u32,
+    from_ts_ns: Option<u64>,
+    to_ts_ns: Option<u64>,
+) -> Result<BlockedStatement, FundsError> {
+    let from = from_ts_ns.map_or(i64::MIN, |t| t.min(i64::MAX as u64) as i64);
+    let to = to_ts_ns.map_or(i64::MAX, |t| t.min(i64::MAX as u64) as i64);
+    // -1 matches no line: an account that never had blocked cash has no such ledger accounts.
+    let reserved_id = account_id(conn, &reserved_code(account))?.unwrap_or(-1);
+    let margin_id = account_id(conn, &margin_code(account))?.unwrap_or(-1);
+    let mut stmt = conn.prepare_cached(
+        "WITH per_entry AS (
+             SELECT l.entry_id,
+                    SUM(CASE WHEN l.account_id = ?1 THEN (CASE l.side WHEN 'C' THEN l.amount ELSE -l.amount END)
+                             ELSE 0 END) AS reserved,
+                    SUM(CASE WHEN l.account_id = ?2 THEN (CASE l.side WHEN 'C' THEN l.amount ELSE -l.amount END)
+                             ELSE 0 END) AS margin
+               FROM journal_lines l
+              WHERE l.account_id IN (?1, ?2)
+              GROUP BY l.entry_id),
+         running AS (
+             SELECT e.id, e.seq, e.ts_ns, p.reserved, p.margin,
+                    SUM(p.reserved) OVER (ORDER BY e.id ROWS UNBOUNDED PRECEDING) AS reserved_after,
+                    SUM(p.margin) OVER (ORDER BY e.id ROWS UNBOUNDED PRECEDING) AS margin_after
+               FROM per_entry p JOIN journal_entries e ON e.id = p.entry_id)
+         SELECT id, seq, ts_ns, reserved, margin, reserved_after, margin_after
+           FROM running WHERE ts_ns >= ?3 AND ts_ns < ?4 ORDER BY id",
+    )?;
+    let lines = stmt
+        .query_map(params![reserved_id, margin_id, from, to], |r| {
+            Ok(BlockedLine {
+                entry_id: r.get(0)?,
+                seq: r.get::<_, i64>(1)? as u64,
+                ts_ns: r.get::<_, i64>(2)? as u64,
+                reserved_delta: r.get(3)?,
+                margin_delta: r.get(4)?,
+                reserved: r.get(5)?,
+                margin: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let opening: (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(CASE WHEN l.account_id = ?1 THEN (CASE l.side WHEN 'C' THEN l.amount ELSE -l.amount END)
+                                      ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN l.account_id = ?2 THEN (CASE l.side WHEN 'C' THEN l.amount ELSE -l.amount END)
+                                      ELSE 0 END), 0)
+               FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id
+              WHERE l.account_id IN (?1, ?2) AND e.ts_ns < ?3",
+        )?
+        .query_row(params![reserved_id, margin_id, from], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let closing = lines.last().map_or(opening, |l| (l.reserved, l.margin));
+    Ok(BlockedStatement { account, opening, lines, closing })
 }
 
 /// What [`audit`] found wrong; empty when the books are sound.

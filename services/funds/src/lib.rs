@@ -12,15 +12,42 @@
 //! | `Trade` with fees | fee | buyer cash, seller cash | the fee account's cash |
 //! | `BalanceChanged{MisSettlement}` | mis_settlement | MIS clearing (profit) or cash (loss) | the other |
 //! | `BalanceChanged{MisConversion}` | mis_conversion | as for settlement | |
+//! | `AccountRisk` | block | client cash (more blocked) or reserved / margin (less) | the other |
 //!
 //! # Ledger accounts
 //!
 //! - `bank`: the broker's client-money bank account (debit-normal): its balance is deposits
 //!   minus withdrawals.
-//! - `cash:<account>`: a client's cash at the broker (credit-normal). It equals the engine's
-//!   `AccountView::cash`. The engine's fee account is an ordinary engine account, so brokerage
+//! - `cash:<account>`: a client's *free* cash at the broker (credit-normal): what is neither
+//!   reserved nor margin. The engine's fee account is an ordinary engine account, so brokerage
 //!   lands in its `cash:` account.
+//! - `reserved:<account>`: the client's cash blocked by open orders (credit-normal).
+//! - `margin:<account>`: the client's cash blocked as margin by open intraday positions
+//!   (credit-normal).
 //! - `mis:<account>:<token>`: the clearing account of one intraday (MIS) position.
+//!
+//! # The engine's cash and the ledger
+//!
+//! After every engine command (so after every batch), for every account:
+//!
+//! ```text
+//! engine AccountView::cash      = cash:<a> + reserved:<a> + margin:<a>
+//! engine AccountView::available = cash:<a>
+//! engine AccountView::reserved  = reserved:<a>
+//! engine AccountView::margin    = margin:<a>
+//! ```
+//!
+//! Money movements (deposits, trades, fees, settlements) post to `cash:<a>`, as the engine's
+//! `cash` moves. Blocking is not a movement of money but a change of what is free: the engine ends
+//! every command that changed an account's `reserved` or `margin` with an `AccountRisk` carrying
+//! the new values, and the service posts one `block` entry that moves the difference between the
+//! client's `cash:` account and its `reserved:` and `margin:` accounts (cash debited and
+//! `reserved:` credited when an order blocks more, the reverse when a fill or a cancel releases
+//! it; likewise for margin). So the client's three accounts together always hold the engine's
+//! `cash`, the bank equals `Σ (cash + reserved + margin) + Σ mis clearing`, and each block entry
+//! balances like any other. Inside a batch the two can differ (a fill is posted before the
+//! reservation it releases); the engine's `AccountRisk` comes last in the command's events, so
+//! they agree at the end of every batch, which is where they are checked.
 //!
 //! # Why intraday trades go through a clearing account
 //!
@@ -32,21 +59,25 @@
 //! client and the market: a fill credits or debits it against the counterparty (keeping the
 //! trade entry balanced), and the settlement entry empties it into (or out of) the client's
 //! cash. Its balance is exactly the engine's `mis_value`, so it reconciles too, and the books
-//! satisfy the engine's conservation law: `bank = Σ cash + Σ mis clearing`.
+//! satisfy the engine's conservation law: `bank = Σ client cash + Σ mis clearing`.
 //!
-//! # Reserved cash
+//! # Statements
 //!
-//! Cash blocked by open orders and MIS margin is not journalled: it is not a movement of money,
-//! and the events do not carry enough to reproduce it exactly (an MIS reservation depends on the
-//! instrument's leverage, which `InstrumentAdded` does not carry). Reconciliation therefore
-//! compares cash, which is exact.
+//! [`statement`] is the client's cash statement: deposits, withdrawals, trades, fees and intraday
+//! settlements, with a running balance equal to the engine's `cash` (free and blocked together).
+//! It leaves out the `block` entries: they move money between the client's own accounts, not in
+//! or out, and there is one for nearly every order event (placing, filling, modifying or
+//! cancelling an order), which would bury the movements of money. [`blocked_statement`] lists them:
+//! every reserve and release, with the running reserved and margin balances.
 //!
 //! # Checks while applying
 //!
-//! `BalanceChanged` carries the account's new cash; after each batch the ledger balance of every
-//! account it touched must equal the last reported value. An intraday position that closes
-//! (settlement or conversion) must close for exactly its clearing balance. A mismatch stops the service
-//! ([`ServiceError::Invariant`]) rather than keep wrong books.
+//! `BalanceChanged` carries the account's new cash and `AccountRisk` its new blocked cash; after
+//! each batch, for every account they touched, `cash: + reserved: + margin:` must equal the last
+//! reported cash and `reserved:` and `margin:` the last reported blocked cash. An intraday
+//! position that closes (settlement or conversion) must close for exactly its clearing balance.
+//! A mismatch stops the service ([`ServiceError::Invariant`]) rather than keep wrong books.
+//! [`reconcile`] compares the whole ledger with an engine's views.
 //!
 //! Deposit and withdrawal requests are in [`requests`] (with the crash and idempotency argument).
 
@@ -63,12 +94,15 @@ pub mod ledger;
 pub mod requests;
 pub mod schema;
 
-pub use ledger::{audit, balance, balances, cash_balances, statement, Audit, Balances, Statement, StatementLine};
+pub use ledger::{
+    audit, balance, balances, blocked_statement, cash_balances, statement, Audit, Balances, BlockedLine,
+    BlockedStatement, Statement, StatementLine,
+};
 pub use requests::{
     get_request, request_deposit, request_withdrawal, requests, FundsRequest, RequestKind, RequestStatus,
 };
 
-use ledger::{cash_account, mis_account, post, EntryHeader, EntryKind, Side, BANK};
+use ledger::{blocked_account, cash_account, mis_account, post, BlockedKind, EntryHeader, EntryKind, Side, BANK};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FundsError {
@@ -84,6 +118,11 @@ pub enum FundsError {
     UnknownAccount(AccountId),
     #[error("this reference was already used for a different request")]
     ReferenceReused,
+    #[error(
+        "the funds database predates the reserved and margin ledger accounts (and the engine's current \
+         funds events); start the funds service from a fresh database"
+    )]
+    OldSchema,
     #[error("{0}")]
     Invariant(String),
 }
@@ -129,10 +168,12 @@ impl FundsService {
     }
 
     /// Submits what can be submitted, strictly in id order, each request marked `submitted`
-    /// (committed) before the sink sees it. Requests left in doubt by a previous incarnation (and
-    /// newer requests of the same accounts, to keep each account's order) wait until the feed
-    /// has been drained once; other accounts' requests go at once. Returns how many were handed
-    /// to the sink. Stops at the first sink error (that request goes back to the queue).
+    /// (committed) before the sink sees it, with its id as the command's `client_ref`. Requests
+    /// left in doubt by a previous incarnation (and newer requests of the same accounts, to keep
+    /// each account's order) wait until the feed has been drained once, and are then sent again
+    /// (the engine refuses a copy it has already applied); other accounts' requests go at once.
+    /// Returns how many were handed to the sink. Stops at the first sink error (that request goes
+    /// back to the queue, and nothing after it overtakes it).
     pub fn submit_pending(&mut self, conn: &Connection) -> Result<usize, FundsError> {
         let Some(sink) = self.sink.as_mut() else { return Ok(0) };
         let mut waiting: BTreeSet<AccountId> = BTreeSet::new();
@@ -147,7 +188,7 @@ impl FundsService {
                 continue;
             }
             requests::mark_submitted(conn, r.id)?;
-            match sink.submit(&r.kind.command(r.account, r.amount)) {
+            match sink.submit(&r.command()) {
                 Ok(()) => {
                     self.sent.insert(r.id);
                     sent += 1;
@@ -195,11 +236,11 @@ impl FundsService {
                     post_trade(tx, &mut ctx, &t)?;
                     ctx.last_trade = Some(t);
                 }
-                Event::BalanceChanged { account, delta, cash, reason } => {
+                Event::BalanceChanged { account, delta, cash, reason, client_ref } => {
                     ctx.reported_cash.insert(account, cash);
                     match reason {
                         BalanceReason::Deposit | BalanceReason::Withdrawal => {
-                            post_deposit_or_withdrawal(tx, &mut ctx, account, delta, reason)?
+                            post_deposit_or_withdrawal(tx, &mut ctx, account, delta, reason, client_ref)?
                         }
                         // Posted with the trade; checked against `cash` at the end of the batch.
                         BalanceReason::TradeSettlement | BalanceReason::Fee => {}
@@ -223,33 +264,44 @@ impl FundsService {
                     let open = ledger::balance(tx, &ledger::mis_code(account, token))?;
                     ctx.conversion = Some((account, token, open));
                 }
+                Event::AccountRisk { account, reserved, margin } => {
+                    ctx.reported_risk.insert(account, (reserved, margin));
+                    post_block(tx, &mut ctx, account, reserved, margin)?;
+                }
                 Event::Rejected {
                     kind: kind @ (CommandKind::Deposit | CommandKind::Withdraw),
                     reason,
                     account,
+                    client_ref,
                     ..
-                } => {
-                    let expected =
-                        if kind == CommandKind::Deposit { RequestKind::Deposit } else { RequestKind::Withdrawal };
-                    // Requests are validated positive, so an `InvalidAmount` refusal is not ours.
-                    let ours = reason != RejectReason::InvalidAmount;
-                    match requests::oldest_submitted(tx, account)? {
-                        Some(r) if ours && r.kind == expected => {
-                            requests::reject(tx, r.id, &format!("{reason:?}"), batch.seq)?;
-                        }
-                        _ => {
-                            tracing::info!(account, ?kind, ?reason, seq = batch.seq, "a refusal of no request of ours")
-                        }
-                    }
-                }
+                } => on_funds_rejected(tx, batch.seq, kind, reason, account, client_ref)?,
                 _ => {}
             }
         }
-        // The engine reports each touched account's new cash: the ledger must agree.
+        // The engine reports each touched account's new cash and blocked cash: the ledger must
+        // agree (module docs, "The engine's cash and the ledger").
         for (&account, &cash) in &ctx.reported_cash {
-            let ledger = ledger::balance(tx, &ledger::cash_code(account))?;
-            if ledger != cash {
-                return Err(invariant(batch.seq, &format!("account {account}: ledger cash {ledger}, engine {cash}")));
+            let b = ledger::balances(tx, account)?;
+            if b.cash != cash {
+                return Err(invariant(
+                    batch.seq,
+                    &format!(
+                        "account {account}: ledger cash {} + reserved {} + margin {} = {}, engine cash {cash}",
+                        b.available, b.reserved, b.margin, b.cash
+                    ),
+                ));
+            }
+        }
+        for (&account, &(reserved, margin)) in &ctx.reported_risk {
+            let b = ledger::balances(tx, account)?;
+            if (b.reserved, b.margin) != (reserved, margin) {
+                return Err(invariant(
+                    batch.seq,
+                    &format!(
+                        "account {account}: ledger reserved {} and margin {}, engine {reserved} and {margin}",
+                        b.reserved, b.margin
+                    ),
+                ));
             }
         }
         if let Some((account, _, open)) = ctx.conversion {
@@ -274,6 +326,8 @@ struct BatchCtx {
     conversion: Option<(AccountId, Token, i64)>,
     /// Last cash the engine reported per account in this batch.
     reported_cash: BTreeMap<AccountId, i64>,
+    /// Last (reserved, margin) the engine reported per account in this batch.
+    reported_risk: BTreeMap<AccountId, (i64, i64)>,
 }
 
 impl BatchCtx {
@@ -354,16 +408,28 @@ fn post_deposit_or_withdrawal(
     account: AccountId,
     delta: i64,
     reason: BalanceReason,
+    client_ref: u64,
 ) -> Result<(), FundsError> {
     let (kind, request_kind, amount) = match reason {
         BalanceReason::Deposit if delta > 0 => (EntryKind::Deposit, RequestKind::Deposit, delta),
         BalanceReason::Withdrawal if delta < 0 => (EntryKind::Withdrawal, RequestKind::Withdrawal, -delta),
         _ => return Err(invariant(ctx.seq, &format!("{reason:?} of {delta} for account {account}"))),
     };
-    let request = match requests::oldest_submitted(tx, account)? {
-        Some(r) if r.kind == request_kind && r.amount == amount => Some(r),
+    let request = match requests::by_client_ref(tx, client_ref)? {
+        Some(r) if r.account == account && r.kind == request_kind && r.amount == amount => {
+            if r.status == RequestStatus::Completed {
+                return Err(invariant(ctx.seq, &format!("request {} applied twice (client_ref {client_ref})", r.id)));
+            }
+            Some(r)
+        }
         Some(r) => {
-            tracing::warn!(account, request = r.id, ?reason, amount, "a movement that answers no request of ours");
+            tracing::warn!(
+                account,
+                request = r.id,
+                ?reason,
+                amount,
+                "client_ref of a request of ours on another movement"
+            );
             None
         }
         None => None,
@@ -383,8 +449,79 @@ fn post_deposit_or_withdrawal(
     };
     let entry = post(tx, &h, &lines)?;
     if let Some(r) = request {
+        if r.status == RequestStatus::Rejected {
+            tracing::warn!(request = r.id, "a resubmitted copy was applied after the first was refused");
+        }
         requests::complete(tx, r.id, entry, ctx.seq)?;
     }
+    Ok(())
+}
+
+/// A deposit or withdrawal refused: resolves the request it names (requests module docs, points
+/// 3 to 5).
+fn on_funds_rejected(
+    tx: &Connection,
+    seq: u64,
+    kind: CommandKind,
+    reason: RejectReason,
+    account: AccountId,
+    client_ref: u64,
+) -> Result<(), FundsError> {
+    let expected = if kind == CommandKind::Deposit { RequestKind::Deposit } else { RequestKind::Withdrawal };
+    let request = match requests::by_client_ref(tx, client_ref)? {
+        Some(r) if r.account == account && r.kind == expected => r,
+        _ => {
+            tracing::info!(account, ?kind, ?reason, client_ref, seq, "a refusal of no request of ours");
+            return Ok(());
+        }
+    };
+    match (reason, request.status) {
+        (RejectReason::DuplicateRequest, RequestStatus::Completed) => {
+            tracing::info!(request = request.id, seq, "a resubmitted request was already applied");
+        }
+        (_, RequestStatus::Completed | RequestStatus::Rejected) => {
+            tracing::info!(request = request.id, ?reason, seq, "a second answer to an answered request");
+        }
+        (_, RequestStatus::Queued | RequestStatus::Submitted) => {
+            if reason == RejectReason::DuplicateRequest {
+                tracing::warn!(
+                    request = request.id,
+                    account,
+                    seq,
+                    "refused as a duplicate but never applied: a later client_ref of the account was applied first"
+                );
+            }
+            requests::reject(tx, request.id, &format!("{reason:?}"), seq)?;
+        }
+    }
+    Ok(())
+}
+
+/// The engine's blocked cash of `account` after a command: moves the differences from the
+/// ledger's `reserved:` and `margin:` balances between them and the client's `cash:` account, in
+/// one entry.
+fn post_block(
+    tx: &Connection,
+    ctx: &mut BatchCtx,
+    account: AccountId,
+    reserved: i64,
+    margin: i64,
+) -> Result<(), FundsError> {
+    let b = ledger::balances(tx, account)?;
+    let (reserved_delta, margin_delta) = (reserved - b.reserved, margin - b.margin);
+    if reserved_delta == 0 && margin_delta == 0 {
+        return Ok(());
+    }
+    let cash = cash_account(tx, account)?;
+    let reserved_id = blocked_account(tx, BlockedKind::Reserved, account)?;
+    let margin_id = blocked_account(tx, BlockedKind::Margin, account)?;
+    // A positive delta blocks more: the blocked account is credited, free cash debited.
+    let line = |id: i64, delta: i64| if delta >= 0 { (id, Side::Credit, delta) } else { (id, Side::Debit, -delta) };
+    let freed = -(reserved_delta + margin_delta);
+    let memo = format!("blocked: reserved {reserved}, margin {margin}");
+    let mut h = ctx.header(EntryKind::Block, &memo);
+    h.engine_account = Some(account);
+    post(tx, &h, &[line(reserved_id, reserved_delta), line(margin_id, margin_delta), line(cash, freed)])?;
     Ok(())
 }
 
@@ -454,54 +591,47 @@ impl Service for FundsService {
 /// One difference between the ledger and the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mismatch {
-    /// The ledger account (`cash:7`, `mis:7:408065`, `bank`).
+    /// The ledger account (`cash:7`, `reserved:7`, `margin:7`, `mis:7:408065`, `bank`).
     pub code: String,
     pub ledger: i64,
+    /// The engine's value: `available` for `cash:`, `reserved`, `margin`, `mis_value`, and for the
+    /// bank the sum of every account's cash and every position's `mis_value`.
     pub engine: i64,
 }
 
-/// Compares the ledger with the engine's state: every account's cash, every intraday position's
-/// clearing balance against its `mis_value`, both ways, and the bank against the engine's total.
-/// Empty when they agree to the paisa.
+/// Compares the ledger with the engine's state, both ways: every account's free cash, reserved
+/// and margin against its `AccountView` (`available`, `reserved`, `margin`, so the three together
+/// against `cash`), every intraday position's clearing balance against its `mis_value`, and the
+/// bank against the engine's total. Empty when they agree to the paisa.
 pub fn reconcile(conn: &Connection, engine: &Engine) -> Result<Vec<Mismatch>, FundsError> {
     let mut out = Vec::new();
-    let mut engine_cash = BTreeMap::new();
+    let mut engine_side: BTreeMap<String, i64> = BTreeMap::new();
+    let mut engine_total: i64 = 0;
     for a in engine.accounts() {
-        engine_cash.insert(a.id, a.cash);
+        engine_side.insert(ledger::cash_code(a.id), a.available);
+        engine_side.insert(ledger::reserved_code(a.id), a.reserved);
+        engine_side.insert(ledger::margin_code(a.id), a.margin);
+        engine_total += a.cash;
     }
-    let mut ledger_cash = BTreeMap::new();
-    for (account, cash) in cash_balances(conn)? {
-        ledger_cash.insert(account, cash);
-    }
-    let ids: BTreeSet<AccountId> = engine_cash.keys().chain(ledger_cash.keys()).copied().collect();
-    for id in ids {
-        let (l, e) = (ledger_cash.get(&id).copied().unwrap_or(0), engine_cash.get(&id).copied().unwrap_or(0));
-        if l != e {
-            out.push(Mismatch { code: ledger::cash_code(id), ledger: l, engine: e });
-        }
-    }
-    let mut engine_mis = BTreeMap::new();
     for p in engine.positions() {
         if p.mis_value != 0 {
-            engine_mis.insert((p.account, p.token), p.mis_value);
+            engine_side.insert(ledger::mis_code(p.account, p.token), p.mis_value);
+            engine_total += p.mis_value;
         }
     }
-    let mut ledger_mis = BTreeMap::new();
-    let mut stmt = conn.prepare(
-        "SELECT engine_account, token, balance FROM ledger_accounts WHERE kind = 'mis_clearing' AND balance != 0",
-    )?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?)))? {
-        let (a, t, b) = row?;
-        ledger_mis.insert((a, t), b);
+    let mut ledger_side: BTreeMap<String, i64> = BTreeMap::new();
+    let mut stmt = conn.prepare("SELECT code, balance FROM ledger_accounts WHERE kind != 'bank' AND balance != 0")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (code, balance) = row?;
+        ledger_side.insert(code, balance);
     }
-    let keys: BTreeSet<(AccountId, Token)> = engine_mis.keys().chain(ledger_mis.keys()).copied().collect();
-    for (a, t) in keys {
-        let (l, e) = (ledger_mis.get(&(a, t)).copied().unwrap_or(0), engine_mis.get(&(a, t)).copied().unwrap_or(0));
+    let codes: BTreeSet<&String> = engine_side.keys().chain(ledger_side.keys()).collect();
+    for code in codes {
+        let (l, e) = (ledger_side.get(code).copied().unwrap_or(0), engine_side.get(code).copied().unwrap_or(0));
         if l != e {
-            out.push(Mismatch { code: ledger::mis_code(a, t), ledger: l, engine: e });
+            out.push(Mismatch { code: code.clone(), ledger: l, engine: e });
         }
     }
-    let engine_total: i64 = engine_cash.values().sum::<i64>() + engine_mis.values().sum::<i64>();
     let bank = balance(conn, BANK)?;
     if bank != engine_total {
         out.push(Mismatch { code: BANK.to_string(), ledger: bank, engine: engine_total });

@@ -1,47 +1,61 @@
-//! Deposit and withdrawal requests: recorded first, submitted to the engine after, matched to the
-//! engine's answer by their order.
+//! Deposit and withdrawal requests: recorded first, submitted to the engine after, resolved by the
+//! engine's answer, which carries the request's id.
 //!
 //! # Life of a request
 //!
 //! `queued` (recorded by [`request_deposit`] / [`request_withdrawal`], committed) →
 //! `submitted` (committed *before* the command is handed to the sink) → `completed` (its
 //! `BalanceChanged{Deposit|Withdrawal}` arrived; linked to the ledger entry) or `rejected` (its
-//! `Rejected{kind: Deposit|Withdraw}` arrived). The last step is written in the same transaction
-//! as the ledger entry and the service's cursor, so it happens exactly once.
+//! `Rejected{kind: Deposit|Withdraw}` arrived). Each step after `submitted` is written in the same
+//! transaction as the ledger entry and the service's cursor, so it happens exactly once.
 //!
-//! # Correlation: FIFO per account
+//! # Correlation: the request id is the command's `client_ref`
 //!
-//! `Command::Deposit` / `Withdraw` carry no request id, so an engine answer is matched to the
-//! *oldest* `submitted` request of its account. This is exact because:
-//!
-//! 1. requests are handed to the sink strictly in id order, one at a time, and the sink is an
-//!    ordered channel into a single sequencer, so the engine applies one account's requests in
-//!    id order and answers each with exactly one `BalanceChanged` or `Rejected`;
-//! 2. a request is marked `submitted` before the sink sees it, so a request the engine may have
-//!    seen is never `queued`;
-//! 3. the answer is checked against the request (kind, and the amount for a success); an answer
-//!    that does not fit is recorded in the ledger as a movement not made through this service
-//!    (an admin's deposit, say) and consumes no request.
+//! A request's id (`AUTOINCREMENT`: increasing, never reused) travels as the `client_ref` of its
+//! `Command::Deposit` / `Withdraw`, and the engine echoes it in the `BalanceChanged` that applies
+//! it or in the `Rejected` that refuses it. An answer is matched to the request with that id, and
+//! checked against it (account, kind, and the amount for a success); an answer with
+//! `client_ref` 0, or one that fits no request, is journalled as a movement not made through
+//! this service (an operator's deposit, say) and resolves nothing. Other producers of funds
+//! commands for the same accounts must send `client_ref` 0: the engine deduplicates per account,
+//! and a larger `client_ref` of theirs would make it refuse this service's requests.
 //!
 //! # Crashes and resubmission (the idempotency argument)
 //!
-//! The service remembers, in memory, which requests *this process* handed to the sink. A
-//! `submitted` request it did not hand over was submitted by a previous incarnation and is *in
-//! doubt*: the crash may have come before the sink saw it (it must be sent again) or after (it
-//! must not). In-doubt requests are resolved by reading the engine's output, not by guessing:
-//! nothing is submitted until the runner has applied every batch the feed holds (the first
-//! `on_idle`). By then every command the engine applied before the restart has had its answer
-//! applied — the journal replays it from the cursor — so an in-doubt request that is still
-//! `submitted` was never applied, and it is submitted again, once, before any newer request of
-//! its account (which keeps the per-account order of point 1; accounts with nothing in doubt
-//! are not held back). A request the engine did apply is already `completed` or `rejected` and
-//! is never sent twice.
+//! The engine keeps, per account, the last funds `client_ref` it applied and refuses a
+//! deposit or withdrawal whose non-zero `client_ref` is at or below it (`DuplicateRequest`),
+//! changing nothing. So sending a request twice can never apply it twice, and the service may
+//! resend whatever it is not sure about:
 //!
-//! The argument assumes that what the sink accepted before the crash reaches the engine's
-//! journal before the restarted service drains its feed (true for the in-process engine and for
-//! a sink that returns once the sequencer has the command). Closing that window for any
-//! transport needs the engine to deduplicate: a `client_ref` on `Deposit`/`Withdraw`, echoed in
-//! `BalanceChanged`, would let the request id travel with the command.
+//! 1. A request is marked `submitted` (committed) before the sink sees it, so a request the
+//!    engine may have seen is never lost from view: it stays `queued` or `submitted` until its
+//!    answer is applied.
+//! 2. The service remembers, in memory, which requests *this process* handed to the sink. A
+//!    `submitted` request it did not hand over was submitted by a previous incarnation and is
+//!    *in doubt*. Once the runner has applied every batch the feed holds (the first `on_idle`),
+//!    every in-doubt request still unresolved is submitted again, in id order, before any newer
+//!    request of its account. If the first copy never reached the engine, the new one is
+//!    applied. If the first copy was still in flight, whichever copy comes first is applied and
+//!    the other is refused as `DuplicateRequest`.
+//! 3. A `DuplicateRequest` for a request whose `BalanceChanged` this service has already applied
+//!    (it is `completed`) means "already applied" and changes nothing. The engine applies a
+//!    `client_ref` at most once, and events are applied in seq order, so when the refusal
+//!    arrives, the `BalanceChanged` of the copy that was applied has always arrived before it.
+//! 4. A `DuplicateRequest` for a request that is *not* `completed` therefore means that the
+//!    engine never applied it and never will: a later `client_ref` of the account was applied
+//!    first. Requests are sent strictly in id order on one ordered channel, each incarnation
+//!    resending every unresolved request before newer ones, so this cannot happen through this
+//!    service alone; it would take another producer sending larger `client_ref`s. The request is
+//!    marked `rejected` (reason `DuplicateRequest`): no money moved, and the client may ask again.
+//! 5. A refusal for any other reason resolves the request as `rejected`. The engine does not
+//!    advance its last `client_ref` on a refusal, so if a resubmitted copy of the same request
+//!    was in flight and the funds are there by the time it arrives, it is applied after all: its
+//!    `BalanceChanged` turns the request into `completed` (the ledger follows the engine). This
+//!    needs a crash with the request in flight and a change of the account in between.
+//!
+//! Hence every request is applied by the engine at most once, its ledger entry is posted exactly
+//! once (with the `BalanceChanged` that the engine emits exactly once), and no request stays
+//! unanswered: each one is resent until an answer for it has been applied.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -73,10 +87,10 @@ impl RequestKind {
         }
     }
 
-    pub(crate) fn command(self, account: AccountId, amount: i64) -> Command {
+    pub(crate) fn command(self, client_ref: u64, account: AccountId, amount: i64) -> Command {
         match self {
-            RequestKind::Deposit => Command::Deposit { account, amount },
-            RequestKind::Withdrawal => Command::Withdraw { account, amount },
+            RequestKind::Deposit => Command::Deposit { client_ref, account, amount },
+            RequestKind::Withdrawal => Command::Withdraw { client_ref, account, amount },
         }
     }
 }
@@ -89,7 +103,8 @@ pub enum RequestStatus {
     Submitted,
     /// The engine applied it; `entry_id` is the ledger entry.
     Completed,
-    /// The engine refused it; `reject_reason` says why.
+    /// The engine refused it; `reject_reason` says why. (Final, except in the one case of point 5
+    /// of the module docs, where a resubmitted copy is applied after the first was refused.)
     Rejected,
 }
 
@@ -108,6 +123,7 @@ impl RequestStatus {
 /// A deposit or withdrawal request as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FundsRequest {
+    /// Also the `client_ref` of its command.
     pub id: i64,
     pub account: AccountId,
     pub kind: RequestKind,
@@ -121,6 +137,18 @@ pub struct FundsRequest {
     pub reject_reason: Option<String>,
     /// Engine seq of the answer.
     pub resolved_seq: Option<u64>,
+}
+
+impl FundsRequest {
+    /// The `client_ref` of the request's command: its id.
+    pub fn client_ref(&self) -> u64 {
+        self.id as u64
+    }
+
+    /// The command that carries out the request.
+    pub fn command(&self) -> Command {
+        self.kind.command(self.client_ref(), self.account, self.amount)
+    }
 }
 
 /// Records a deposit request (paise) for `account`. Idempotent on `(account, reference)`: the
@@ -215,14 +243,15 @@ pub(crate) fn open_requests(conn: &Connection) -> Result<Vec<FundsRequest>, Fund
     Ok(rows)
 }
 
-/// The oldest request of `account` awaiting the engine's answer.
-pub(crate) fn oldest_submitted(conn: &Connection, account: AccountId) -> Result<Option<FundsRequest>, FundsError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM funds_requests WHERE status = 'submitted' AND account = ?1 ORDER BY id LIMIT 1"
-        ))?
-        .query_row(params![account], row)
-        .optional()?)
+/// The request whose command carried `client_ref` (0, or beyond the id range, is none).
+pub(crate) fn by_client_ref(conn: &Connection, client_ref: u64) -> Result<Option<FundsRequest>, FundsError> {
+    match i64::try_from(client_ref) {
+        Ok(id) if id > 0 => Ok(conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM funds_requests WHERE id = ?1"))?
+            .query_row(params![id], row)
+            .optional()?),
+        _ => Ok(None),
+    }
 }
 
 /// Marks a request submitted (committed before the sink sees it).
@@ -244,28 +273,31 @@ pub(crate) fn unmark_submitted(conn: &Connection, id: i64) -> Result<(), FundsEr
     Ok(())
 }
 
+/// The engine applied the request: `completed`, linked to its ledger entry. A request is
+/// completed at most once (the engine applies a `client_ref` at most once); a `rejected` one can
+/// still be completed by a resubmitted copy (module docs, point 5), and a `queued` one by a
+/// command the sink reported as failed but delivered.
 pub(crate) fn complete(conn: &Connection, id: i64, entry_id: i64, seq: u64) -> Result<(), FundsError> {
     let n = conn
         .prepare_cached(
-            "UPDATE funds_requests SET status = 'completed', entry_id = ?2, resolved_seq = ?3
-              WHERE id = ?1 AND status = 'submitted'",
+            "UPDATE funds_requests
+                SET status = 'completed', entry_id = ?2, resolved_seq = ?3, reject_reason = NULL
+              WHERE id = ?1 AND status IN ('queued', 'submitted', 'rejected')",
         )?
         .execute(params![id, entry_id, seq as i64])?;
     if n != 1 {
-        return Err(FundsError::Invariant(format!("request {id} was not awaiting an answer")));
+        return Err(FundsError::Invariant(format!("request {id} applied twice")));
     }
     Ok(())
 }
 
-pub(crate) fn reject(conn: &Connection, id: i64, reason: &str, seq: u64) -> Result<(), FundsError> {
+/// The engine refused the request: `rejected`, unless it was already answered (then `false`).
+pub(crate) fn reject(conn: &Connection, id: i64, reason: &str, seq: u64) -> Result<bool, FundsError> {
     let n = conn
         .prepare_cached(
             "UPDATE funds_requests SET status = 'rejected', reject_reason = ?2, resolved_seq = ?3
-              WHERE id = ?1 AND status = 'submitted'",
+              WHERE id = ?1 AND status IN ('queued', 'submitted')",
         )?
         .execute(params![id, reason, seq as i64])?;
-    if n != 1 {
-        return Err(FundsError::Invariant(format!("request {id} was not awaiting an answer")));
-    }
-    Ok(())
+    Ok(n == 1)
 }

@@ -25,12 +25,25 @@
 //! # Sign convention
 //!
 //! Each line is a debit (`D`) or a credit (`C`) of a positive amount. Each ledger account has a
-//! normal side: client cash and the MIS clearing accounts are credit-normal (what the broker owes
-//! the client), the bank is debit-normal (what the broker holds at its bank). An account's
-//! balance is `sum(normal side) - sum(other side)`; `ledger_accounts.balance` caches it (kept by
-//! a trigger, checked by [`crate::audit`]).
+//! normal side: client cash, reserved and margin accounts and the MIS clearing accounts are
+//! credit-normal (what the broker owes the client), the bank is debit-normal (what the broker
+//! holds at its bank). An account's balance is `sum(normal side) - sum(other side)`;
+//! `ledger_accounts.balance` caches it (kept by a trigger, checked by [`crate::audit`]).
+//!
+//! # Request ids
+//!
+//! `funds_requests.id` is `AUTOINCREMENT`: ids only grow and are never reused, because each one
+//! is sent to the engine as the `client_ref` of its deposit or withdrawal, which the engine
+//! deduplicates per account (see [`crate::requests`]).
+//!
+//! # Older databases
+//!
+//! A database created before the reserved and margin accounts existed (its `ledger_accounts`
+//! does not allow them) is refused by [`migrate`] with [`FundsError::OldSchema`]. It belongs to an
+//! engine whose wire format (the funds commands, `BalanceChanged`) has changed since, so it
+//! cannot follow the new event stream anyway: the service starts from a fresh database.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::FundsError;
 
@@ -47,7 +60,7 @@ END;
 CREATE TABLE IF NOT EXISTS ledger_accounts (
     id             INTEGER PRIMARY KEY,
     code           TEXT NOT NULL UNIQUE,
-    kind           TEXT NOT NULL CHECK (kind IN ('bank', 'cash', 'mis_clearing')),
+    kind           TEXT NOT NULL CHECK (kind IN ('bank', 'cash', 'reserved', 'margin', 'mis_clearing')),
     engine_account INTEGER CHECK (engine_account >= 0),
     token          INTEGER CHECK (token >= 0),
     normal_side    TEXT NOT NULL CHECK (normal_side IN ('D', 'C')),
@@ -73,7 +86,7 @@ CREATE TABLE IF NOT EXISTS funds_state (
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS funds_requests (
-    id             INTEGER PRIMARY KEY,
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
     account        INTEGER NOT NULL CHECK (account >= 0),
     kind           TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal')),
     amount         INTEGER NOT NULL CHECK (amount > 0),
@@ -97,7 +110,8 @@ CREATE TABLE IF NOT EXISTS journal_entries (
     ordinal        INTEGER NOT NULL CHECK (ordinal >= 0),
     ts_ns          INTEGER NOT NULL,
     kind           TEXT NOT NULL
-                   CHECK (kind IN ('deposit', 'withdrawal', 'trade', 'fee', 'mis_settlement', 'mis_conversion')),
+                   CHECK (kind IN ('deposit', 'withdrawal', 'trade', 'fee', 'mis_settlement', 'mis_conversion',
+                                   'block')),
     engine_account INTEGER,
     token          INTEGER,
     trade_id       INTEGER,
@@ -160,11 +174,17 @@ END;
 "#;
 
 /// Creates the funds tables (idempotent). Refuses a connection without foreign-key enforcement,
-/// since that is what makes unbalanced entries impossible.
+/// since that is what makes unbalanced entries impossible, and a database of the older schema.
 pub fn migrate(conn: &Connection) -> Result<(), FundsError> {
     let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
     if fk != 1 {
         return Err(FundsError::ForeignKeysOff);
+    }
+    let existing: Option<String> = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ledger_accounts'", [], |r| r.get(0))
+        .optional()?;
+    if existing.is_some_and(|sql| !sql.contains("'reserved'")) {
+        return Err(FundsError::OldSchema);
     }
     conn.execute_batch(SCHEMA)?;
     Ok(())

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use services_core::testkit::{catch_up, dump, open, TS0};
 use services_core::testkit::{run_engine, trading_day, FEE_ACCOUNT};
 use services_core::{EventBatch, Service, ServiceError, ServiceRunner};
-use services_funds::{audit, balances, reconcile, statement, FundsService};
+use services_funds::{audit, balances, blocked_statement, reconcile, statement, FundsService};
 
 fn day() -> (engine_core::Engine, Vec<EventBatch>) {
     run_engine(&trading_day(20, 2_000, 7), TS0)
@@ -47,8 +47,10 @@ fn a_trading_day_reconciles_with_the_engine_to_the_paisa() {
     // Every movement kind happened and was journalled.
     let events = batches.iter().flat_map(|b| &b.events);
     let (mut deposits, mut withdrawals, mut trades, mut settlements, mut conversions) = (0, 0, 0, 0, 0);
+    let mut risks = 0;
     for e in events {
         match e {
+            Event::AccountRisk { .. } => risks += 1,
             Event::BalanceChanged { reason: BalanceReason::Deposit, .. } => deposits += 1,
             Event::BalanceChanged { reason: BalanceReason::Withdrawal, .. } => withdrawals += 1,
             Event::BalanceChanged { reason: BalanceReason::MisSettlement, .. } => settlements += 1,
@@ -64,6 +66,7 @@ fn a_trading_day_reconciles_with_the_engine_to_the_paisa() {
     assert_eq!(kinds("fee"), trades, "every fill paid brokerage");
     assert_eq!(kinds("mis_settlement"), settlements);
     assert_eq!(kinds("mis_conversion"), conversions);
+    assert_eq!(kinds("block"), risks, "one block entry per AccountRisk");
     assert!(withdrawals > 0 && conversions > 0, "{withdrawals} withdrawals, {conversions} conversions");
 
     // Conservation: the bank holds what all accounts and open intraday positions add up to.
@@ -75,9 +78,27 @@ fn a_trading_day_reconciles_with_the_engine_to_the_paisa() {
     assert!(fees.cash > 0);
     assert_eq!(fees.cash, engine.account(FEE_ACCOUNT).expect("fee account").cash);
 
-    // A statement ends at the engine's cash, its running balance adding up line by line.
+    // A statement ends at the engine's cash, its running balance adding up line by line; the
+    // blocked statement ends at the engine's reserved and margin.
     for account in 1..=20 {
+        let view = engine.account(account).expect("account");
+        let b = balances(conn, account).expect("balances");
+        assert_eq!(
+            (b.cash, b.available, b.reserved, b.margin),
+            (view.cash, view.available, view.reserved, view.margin),
+            "account {account}"
+        );
+        let blocked = blocked_statement(conn, account, None, None).expect("blocked statement");
+        assert_eq!(blocked.opening, (0, 0));
+        assert_eq!(blocked.closing, (view.reserved, view.margin));
+        let (mut r, mut m) = (0, 0);
+        for line in &blocked.lines {
+            r += line.reserved_delta;
+            m += line.margin_delta;
+            assert_eq!((line.reserved, line.margin), (r, m), "account {account} entry {}", line.entry_id);
+        }
         let s = statement(conn, account, None, None).expect("statement");
+        assert!(s.lines.iter().all(|l| l.kind != "block"), "the cash statement leaves out blocking");
         assert_eq!(s.opening_balance, 0);
         assert_eq!(s.closing_balance, engine.account(account).expect("account").cash);
         let mut running = 0;
@@ -330,4 +351,99 @@ fn a_replayed_batch_cannot_post_twice() {
     let err = again.apply(&tx, &deposit).expect_err("a duplicate batch");
     assert!(err.to_string().contains("UNIQUE"), "{err}");
     drop(tx);
+}
+
+/// An order blocks cash, a fill and a cancel release it, an intraday fill turns it into margin:
+/// each command's `AccountRisk` becomes one balanced `block` entry between the client's free cash
+/// and its reserved and margin accounts, and the three always add up to the engine's cash.
+#[test]
+fn blocked_cash_moves_between_free_reserved_and_margin() {
+    use engine_core::{AccountLimits, Command, NewOrder, OrderType, Product, Side, Validity};
+    use services_core::testkit::{Exchange, INFY};
+    let order = |account, side, product, price, qty| {
+        Command::Place(NewOrder {
+            client_ref: 1,
+            account,
+            token: INFY,
+            side,
+            order_type: OrderType::Limit,
+            validity: Validity::Day,
+            product,
+            price,
+            trigger: 0,
+            qty,
+            disclosed: 0,
+            post_only: false,
+        })
+    };
+    let setup = &trading_day(0, 0, 1)[..2]; // the two instruments
+    let mut ex = Exchange::new(setup);
+    for account in 1..=2 {
+        ex.apply(&Command::CreateAccount { account, limits: AccountLimits::default() });
+        ex.apply(&Command::ActivateAccount { account });
+        ex.apply(&Command::Deposit { client_ref: 0, account, amount: 10_000_000 });
+    }
+    ex.apply(&Command::DepositHoldings { account: 2, token: INFY, qty: 100 });
+    ex.apply(&Command::OpenSession);
+    ex.apply(&order(1, Side::Buy, Product::Cnc, 149_000, 10)); // order 1 blocks 1_490_000
+    ex.apply(&order(2, Side::Sell, Product::Cnc, 149_000, 4)); // fills 4: releases 596_000
+    ex.apply(&Command::Cancel { client_ref: 2, account: 1, order_id: 1 }); // releases the rest
+    ex.apply(&order(2, Side::Sell, Product::Cnc, 150_000, 10)); // order 3: a CNC sell blocks no cash
+    ex.apply(&order(1, Side::Buy, Product::Mis, 150_000, 10)); // MIS fill: margin 10 * 150_000 / 5
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut runner = open(&dir.path().join("funds.db"), FundsService::ledger_only());
+    catch_up(&mut runner, &ex.batches).expect("apply");
+    let conn = runner.conn();
+    assert_eq!(reconcile(conn, &ex.engine).expect("reconcile"), vec![]);
+    assert!(audit(conn).expect("audit").is_clean());
+
+    let blocked = blocked_statement(conn, 1, None, None).expect("blocked");
+    let moves: Vec<(i64, i64, i64, i64)> =
+        blocked.lines.iter().map(|l| (l.reserved_delta, l.margin_delta, l.reserved, l.margin)).collect();
+    assert_eq!(
+        moves,
+        vec![(1_490_000, 0, 1_490_000, 0), (-596_000, 0, 894_000, 0), (-894_000, 0, 0, 0), (0, 300_000, 0, 300_000),]
+    );
+    assert!(blocked_statement(conn, 2, None, None).expect("blocked").lines.is_empty(), "CNC sells block no cash");
+    let cash_after_buy = 10_000_000 - 4 * 149_000;
+    let b = balances(conn, 1).expect("balances");
+    assert_eq!((b.cash, b.available, b.reserved, b.margin), (cash_after_buy, cash_after_buy - 300_000, 0, 300_000));
+    let view = ex.engine.account(1).expect("account");
+    assert_eq!((view.cash, view.available, view.margin), (b.cash, b.available, b.margin));
+    // Each block entry moves money between the client's own accounts only.
+    let outside: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM journal_lines l
+               JOIN journal_entries e ON e.id = l.entry_id
+               JOIN ledger_accounts a ON a.id = l.account_id
+              WHERE e.kind = 'block' AND (a.kind NOT IN ('cash', 'reserved', 'margin') OR a.engine_account != e.engine_account)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(outside, 0);
+    // The cash statement shows the money, not the blocking.
+    let s = statement(conn, 1, None, None).expect("statement");
+    let kinds: Vec<&str> = s.lines.iter().map(|l| l.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["deposit", "trade"]);
+    assert_eq!(s.closing_balance, view.cash);
+}
+
+#[test]
+fn a_database_of_the_older_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("funds.db");
+    let conn = services_core::open_db(&path).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE ledger_accounts (
+             id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE,
+             kind TEXT NOT NULL CHECK (kind IN ('bank', 'cash', 'mis_clearing')),
+             engine_account INTEGER, token INTEGER, normal_side TEXT NOT NULL, balance INTEGER NOT NULL DEFAULT 0
+         ) STRICT;",
+    )
+    .expect("old table");
+    drop(conn);
+    let err = ServiceRunner::open(&path, FundsService::ledger_only()).expect_err("an old database");
+    assert!(err.to_string().contains("predates the reserved and margin"), "{err}");
 }

@@ -184,6 +184,20 @@ fn parse_hex_key(hex: &str) -> Option<[u8; 32]> {
     Some(key)
 }
 
+/// A handle on the users database with the users service's master key and settings, for the
+/// processes that serve logins and sessions (the gateway) or seed users.
+pub fn open_users(
+    config: &ServicesConfig,
+    data_dir: &Path,
+    sink: Box<dyn CommandSink>,
+) -> Result<services_users::Users, String> {
+    std::fs::create_dir_all(data_dir.join("services")).map_err(|e| e.to_string())?;
+    let key = users_master_key(config, data_dir)?;
+    let path = db_path(data_dir, ServiceName::Users);
+    services_users::Users::open(&path, services_users::UsersConfig::new(key), sink)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Starts `services`, each on the blocking pool of a tokio runtime of its own host.
 pub fn start(
     services: &[ServiceName],

@@ -185,7 +185,7 @@ pub fn drafts(seq: u64, idx: usize, ts_ns: u64, event: &Event, symbols: &Symbols
                 ),
             }]
         }
-        Event::BalanceChanged { account, delta, cash, reason } => {
+        Event::BalanceChanged { account, delta, cash, reason, .. } => {
             let (subject, what) = match reason {
                 BalanceReason::Deposit => (format!("Funds added: {}", rupees(*delta)), "added to"),
                 BalanceReason::Withdrawal => (format!("Funds withdrawn: {}", rupees(-*delta)), "withdrawn from"),
@@ -238,6 +238,11 @@ fn rejected(
     order_id: u64,
     footer: &str,
 ) -> Option<Draft> {
+    if reason == RejectReason::DuplicateRequest {
+        // The funds service resending a deposit or withdrawal after a crash: the engine had
+        // already applied it, and its `BalanceChanged` told the client. Nothing to say.
+        return None;
+    }
     let why = reject_reason(reason);
     let (nkind, subject) = match kind {
         CommandKind::Place => (Kind::Rejected, format!("Order rejected: {why}")),
@@ -312,6 +317,13 @@ mod tests {
         // 2024-02-29 18:30:00 UTC = 2024-03-01 00:00:00 IST (leap day rolls over).
         assert_eq!(ist_time(1_709_231_400 * 1_000_000_000), "2024-03-01 00:00:00 IST");
         assert_eq!(ist_time(0), "1970-01-01 05:30:00 IST");
+    }
+
+    #[test]
+    fn a_duplicate_funds_request_is_not_reported_as_a_rejection() {
+        assert!(rejected(CommandKind::Deposit, RejectReason::DuplicateRequest, 7, 1, 0, "").is_none());
+        assert!(rejected(CommandKind::Withdraw, RejectReason::DuplicateRequest, 7, 1, 0, "").is_none());
+        assert!(rejected(CommandKind::Withdraw, RejectReason::InsufficientFunds, 7, 1, 0, "").is_some());
     }
 
     #[test]

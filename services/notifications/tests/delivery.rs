@@ -78,15 +78,15 @@ fn small_day() -> Vec<Command> {
         Command::ActivateAccount { account: 1 },
         Command::CreateAccount { account: 2, limits: AccountLimits::default() },
         Command::ActivateAccount { account: 2 },
-        Command::Deposit { account: 1, amount: 1_000_000 },
+        Command::Deposit { client_ref: 0, account: 1, amount: 1_000_000 },
         Command::DepositHoldings { account: 2, token: INFY, qty: 100 },
         Command::OpenSession,
         limit(1, INFY, Side::Buy, 150_005, 5, 11),
         limit(2, INFY, Side::Sell, 150_000, 2, 21),
         limit(1, INFY, Side::Buy, 150_000, 0, 12),
         Command::Cancel { client_ref: 13, account: 1, order_id: 1 },
-        Command::Withdraw { account: 1, amount: 200_000 },
-        Command::Withdraw { account: 1, amount: 100_000_000 },
+        Command::Withdraw { client_ref: 0, account: 1, amount: 200_000 },
+        Command::Withdraw { client_ref: 0, account: 1, amount: 100_000_000 },
     ]
 }
 
@@ -235,7 +235,7 @@ fn one_deposit() -> Vec<EventBatch> {
         &[
             Command::CreateAccount { account: 1, limits: AccountLimits::default() },
             Command::ActivateAccount { account: 1 },
-            Command::Deposit { account: 1, amount: 12_345 },
+            Command::Deposit { client_ref: 0, account: 1, amount: 12_345 },
         ],
         TS0,
     )

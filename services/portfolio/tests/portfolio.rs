@@ -127,7 +127,7 @@ fn hand_checked_pnl_in_paise() {
     for account in 1..=3 {
         setup.push(Command::CreateAccount { account, limits: AccountLimits::default() });
         setup.push(Command::ActivateAccount { account });
-        setup.push(Command::Deposit { account, amount: 100_000_000 });
+        setup.push(Command::Deposit { client_ref: 0, account, amount: 100_000_000 });
     }
     setup.push(Command::DepositHoldings { account: 2, token: ABC, qty: 100 });
     setup.push(Command::OpenSession);

@@ -49,6 +49,9 @@ pub enum UsersError {
     InvalidInput { field: &'static str, reason: &'static str },
     #[error("{field} is already registered")]
     Taken { field: &'static str },
+    /// A seeded user exists already with other credentials: the seed does not overwrite them.
+    #[error("user {user_id} exists with another {field}; the seed does not change it")]
+    SeedConflict { user_id: String, field: &'static str },
     #[error("no such user")]
     UnknownUser,
     #[error("no such signing key")]
@@ -90,6 +93,7 @@ impl UsersError {
             E::Forbidden(_) => "PermissionException",
             E::InvalidInput { .. }
             | E::Taken { .. }
+            | E::SeedConflict { .. }
             | E::UnknownUser
             | E::UnknownSigningKey
             | E::ActiveSigningKey

@@ -68,6 +68,12 @@
 //! by [`UsersService`] after each commit and when idle, so a restart between a verification
 //! and its submission neither loses nor repeats the command. The users service owns the
 //! engine's account ids from `first_account_id` up; nothing else should create accounts there.
+//!
+//! # Seeding (demo and test environments)
+//!
+//! [`Users::seed_user`] creates a user with given credentials (TOTP secret, API key and secret),
+//! roles, and KYC recorded as verified, through the same path as registration; seeding a user id
+//! that exists changes nothing. `exchange --seed FILE` uses it (engine/exchange/src/seed.rs).
 
 mod acl;
 mod config;
@@ -87,7 +93,7 @@ pub use jwt::Claims;
 pub use service::{UsersService, SERVICE_NAME};
 pub use users::{
     normalize_user_id, ApiCredentials, EngineAccount, EngineStatus, KeyState, KycDecision, KycRecord, KycStatus,
-    NewUser, Profile, Registration, Session, SigningKeyInfo, Users,
+    NewUser, Profile, Registration, SeedOutcome, SeedUser, Session, SigningKeyInfo, Users,
 };
 
 /// The checksum `/session/token` expects: hex SHA-256 of `api_key + request_token + api_secret`

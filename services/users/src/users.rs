@@ -42,6 +42,96 @@ impl std::fmt::Debug for NewUser<'_> {
     }
 }
 
+/// A user with given credentials, for demo and test environments ([`Users::seed_user`]).
+#[derive(Clone, Copy)]
+pub struct SeedUser<'a> {
+    /// "AB1234" (any case).
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub phone: &'a str,
+    pub password: &'a str,
+    /// Base32 (RFC 4648: any case, spaces and dashes ignored, padding optional) of 16 to 64
+    /// bytes: RFC 4226 asks for at least 128 bits. Authenticator apps take it as it is.
+    pub totp_secret: &'a str,
+    /// 8 to 64 printable ASCII characters, without spaces or `:` (clients send
+    /// `Authorization: token api_key:access_token`).
+    pub api_key: &'a str,
+    /// 16 to 128 printable ASCII characters, without spaces.
+    pub api_secret: &'a str,
+    /// At least one.
+    pub roles: &'a [Role],
+    /// Records KYC as verified (reviewer `seed`), so the engine account is activated as soon as
+    /// the engine has created it.
+    pub kyc_verified: bool,
+}
+
+impl std::fmt::Debug for SeedUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedUser")
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("phone", &self.phone)
+            .field("password", &"<redacted>")
+            .field("totp_secret", &"<redacted>")
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<redacted>")
+            .field("roles", &self.roles)
+            .field("kyc_verified", &self.kyc_verified)
+            .finish()
+    }
+}
+
+impl<'a> SeedUser<'a> {
+    /// Checks every field as [`Users::seed_user`] does, without a database: for loaders that
+    /// want to refuse a bad seed before they change anything.
+    pub fn validate(&self) -> Result<()> {
+        self.check().map(|_| ())
+    }
+
+    /// The validated applicant and the TOTP key bytes.
+    fn check(&self) -> Result<(Applicant<'a>, Vec<u8>)> {
+        let applicant = Applicant::check(Some(self.user_id), self.name, self.email, self.phone, self.password)?;
+        let totp_key = totp::decode_secret(self.totp_secret)
+            .filter(|key| (SEED_TOTP_BYTES_MIN..=SEED_TOTP_BYTES_MAX).contains(&key.len()))
+            .ok_or(UsersError::InvalidInput { field: "totp_secret", reason: "base32 of 16 to 64 bytes" })?;
+        if !printable(self.api_key, 8..=64) || self.api_key.contains(':') {
+            return Err(UsersError::InvalidInput {
+                field: "api_key",
+                reason: "8 to 64 printable ASCII characters, without spaces or ':'",
+            });
+        }
+        if !printable(self.api_secret, 16..=128) {
+            return Err(UsersError::InvalidInput {
+                field: "api_secret",
+                reason: "16 to 128 printable ASCII characters, without spaces",
+            });
+        }
+        if self.roles.is_empty() {
+            return Err(UsersError::InvalidInput { field: "roles", reason: "at least one" });
+        }
+        Ok((applicant, totp_key))
+    }
+}
+
+/// What [`Users::seed_user`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedOutcome {
+    /// The user was created with this engine account id, and `CreateAccount` queued.
+    Created { account_id: AccountId },
+    /// The user already existed, with the seed's API key; nothing changed.
+    Exists { account_id: AccountId },
+}
+
+impl SeedOutcome {
+    pub fn account_id(self) -> AccountId {
+        match self {
+            SeedOutcome::Created { account_id } | SeedOutcome::Exists { account_id } => account_id,
+        }
+    }
+}
+
 /// What registration hands back. The TOTP secret is shown to the user once (as the URI's QR
 /// code) and never again.
 #[derive(Clone)]
@@ -231,6 +321,51 @@ struct AuthRow {
     suspended: bool,
 }
 
+/// Registration input, validated and normalized (the password not yet hashed).
+struct Applicant<'a> {
+    /// `None`: assign one.
+    user_id: Option<String>,
+    name: String,
+    email: String,
+    phone: String,
+    password: &'a str,
+}
+
+impl<'a> Applicant<'a> {
+    fn check(user_id: Option<&str>, name: &str, email: &str, phone: &str, password: &'a str) -> Result<Applicant<'a>> {
+        let name = validate_name(name)?;
+        let email = normalize_email(email)?;
+        let phone = normalize_phone(phone)?;
+        let user_id = match user_id {
+            Some(id) => Some(
+                normalize_user_id(id)
+                    .ok_or(UsersError::InvalidInput { field: "user_id", reason: "two letters and four digits" })?,
+            ),
+            None => None,
+        };
+        validate_password(password)?;
+        Ok(Applicant { user_id, name, email, phone, password })
+    }
+}
+
+/// What a new user starts with besides the applicant's details.
+struct Grant<'a> {
+    totp_key: &'a [u8],
+    roles: &'a [Role],
+    kyc_verified: bool,
+    /// A given API key and secret (seeded users); registered users create theirs later.
+    api: Option<(&'a str, &'a str)>,
+}
+
+/// Bounds of a seeded TOTP secret, in bytes.
+const SEED_TOTP_BYTES_MIN: usize = 16;
+const SEED_TOTP_BYTES_MAX: usize = 64;
+
+/// `len` characters, each printable ASCII other than space.
+fn printable(text: &str, len: std::ops::RangeInclusive<usize>) -> bool {
+    len.contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
 const MASTER_KEY_CHECK: &str = "master_key_check";
 
 fn aad(kind: &str, id: &str) -> Vec<u8> {
@@ -380,19 +515,66 @@ impl Users {
     /// returns when the sink takes it, else by a later flush). The account stays inactive until
     /// KYC is verified.
     pub fn register(&mut self, new: &NewUser<'_>, now: u64) -> Result<Registration> {
-        let name = validate_name(new.name)?;
-        let email = normalize_email(new.email)?;
-        let phone = normalize_phone(new.phone)?;
-        let requested = match new.user_id {
-            Some(id) => Some(
-                normalize_user_id(id)
-                    .ok_or(UsersError::InvalidInput { field: "user_id", reason: "two letters and four digits" })?,
-            ),
-            None => None,
-        };
-        validate_password(new.password)?;
-        let password_hash = crypto::hash_password(new.password, &self.config.password).map_err(UsersError::Internal)?;
+        let applicant = Applicant::check(new.user_id, new.name, new.email, new.phone, new.password)?;
         let totp_key = crypto::random_bytes::<{ totp::SECRET_LEN }>();
+        let grant = Grant { totp_key: &totp_key, roles: &[Role::Trader], kyc_verified: false, api: None };
+        let (user_id, account_id) = self.create_user(&applicant, &grant, None, "register", now)?;
+        tracing::info!(user_id = %user_id, account_id, "users: registered");
+        let totp_secret = totp::encode_secret(&totp_key);
+        let totp_uri = totp::otpauth_uri(&self.config.issuer, &user_id, &totp_secret);
+        Ok(Registration { user_id, account_id, totp_secret, totp_uri })
+    }
+
+    /// Creates a user with *given* credentials, for demo and test environments: the same path
+    /// as [`Users::register`] (validation, argon2id, the next account id, `CreateAccount` in the
+    /// outbox, secrets sealed under the master key, the audit log), except that the TOTP secret
+    /// and the API key and secret are the seed's, the roles are set, and KYC can be recorded as
+    /// verified (reviewer `seed`), so that the engine account is activated once the engine has
+    /// created it (see [`crate::UsersService`]).
+    ///
+    /// Idempotent: a user id that exists is [`SeedOutcome::Exists`] and nothing changes, as long
+    /// as that user's API key is the seed's; otherwise [`UsersError::SeedConflict`]. Never
+    /// expose it over the network: it sets credentials that someone else chose.
+    pub fn seed_user(&mut self, seed: &SeedUser<'_>, now: u64) -> Result<SeedOutcome> {
+        let (applicant, totp_key) = seed.check()?;
+        let user_id = applicant.user_id.clone().unwrap_or_default();
+        let existing: Option<AccountId> = self
+            .conn
+            .query_row("SELECT account_id FROM users WHERE user_id = ?1", params![user_id], |r| r.get(0))
+            .optional()?;
+        if let Some(account_id) = existing {
+            if self.api_key_of(&user_id)?.as_deref() != Some(seed.api_key) {
+                return Err(UsersError::SeedConflict { user_id, field: "api_key" });
+            }
+            return Ok(SeedOutcome::Exists { account_id });
+        }
+        let grant = Grant {
+            totp_key: &totp_key,
+            roles: seed.roles,
+            kyc_verified: seed.kyc_verified,
+            api: Some((seed.api_key, seed.api_secret)),
+        };
+        let (user_id, account_id) = self.create_user(&applicant, &grant, Some("seed"), "seed", now)?;
+        tracing::info!(user_id = %user_id, account_id, api_key = seed.api_key, "users: seeded");
+        Ok(SeedOutcome::Created { account_id })
+    }
+
+    /// The one path that creates a user. Hashes the password (argon2id), then in one
+    /// transaction: checks that the e-mail, phone, user id and API key are free, picks a user id
+    /// when none was asked for and the next engine account id, inserts the user with its sealed
+    /// TOTP secret, roles and sealed API secret, queues `CreateAccount` (and, for a verified
+    /// user whose account the engine already knows, its activation) and writes the audit log
+    /// (`actor` None: the user). The outbox is flushed after the commit.
+    fn create_user(
+        &mut self,
+        applicant: &Applicant<'_>,
+        grant: &Grant<'_>,
+        actor: Option<&str>,
+        action: &str,
+        now: u64,
+    ) -> Result<(String, AccountId)> {
+        let password_hash =
+            crypto::hash_password(applicant.password, &self.config.password).map_err(UsersError::Internal)?;
         let limits = self.config.account_limits;
         let first = self.config.first_account_id;
 
@@ -404,12 +586,15 @@ impl Users {
             }
             Ok(())
         };
-        taken("email", "SELECT 1 FROM users WHERE email = ?1", &email)?;
-        taken("phone", "SELECT 1 FROM users WHERE phone = ?1", &phone)?;
-        let user_id = match requested {
+        taken("email", "SELECT 1 FROM users WHERE email = ?1", &applicant.email)?;
+        taken("phone", "SELECT 1 FROM users WHERE phone = ?1", &applicant.phone)?;
+        if let Some((api_key, _)) = grant.api {
+            taken("api_key", "SELECT 1 FROM api_keys WHERE api_key = ?1", api_key)?;
+        }
+        let user_id = match &applicant.user_id {
             Some(id) => {
-                taken("user_id", "SELECT 1 FROM users WHERE user_id = ?1", &id)?;
-                id
+                taken("user_id", "SELECT 1 FROM users WHERE user_id = ?1", id)?;
+                id.clone()
             }
             None => {
                 let mut id = generate_user_id();
@@ -434,21 +619,52 @@ impl Users {
             None => first,
         }
         .max(first);
-        let sealed_totp = self.sealer.seal(&totp_key, &aad("totp", &user_id));
+        let sealed_totp = self.sealer.seal(grant.totp_key, &aad("totp", &user_id));
+        let actor = actor.unwrap_or(&user_id);
+        let (kyc, reviewed_by, reviewed_at) = if grant.kyc_verified {
+            ("verified", Some(actor), Some(now as i64))
+        } else {
+            ("not_submitted", None, None)
+        };
         tx.execute(
-            "INSERT INTO users (user_id, account_id, name, email, phone, password_hash, totp_secret, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![user_id, account_id, name, email, phone, password_hash, sealed_totp, now as i64],
+            "INSERT INTO users (user_id, account_id, name, email, phone, password_hash, totp_secret,
+                                kyc_status, kyc_reviewed_by, kyc_reviewed_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                user_id,
+                account_id,
+                applicant.name,
+                applicant.email,
+                applicant.phone,
+                password_hash,
+                sealed_totp,
+                kyc,
+                reviewed_by,
+                reviewed_at,
+                now as i64
+            ],
         )?;
-        tx.execute("INSERT INTO user_roles (user_id, role) VALUES (?1, 'trader')", params![user_id])?;
+        for role in grant.roles {
+            tx.execute(
+                "INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?1, ?2)",
+                params![user_id, role.as_str()],
+            )?;
+        }
+        if let Some((api_key, api_secret)) = grant.api {
+            let sealed = self.sealer.seal(api_secret.as_bytes(), &aad("api_secret", api_key));
+            tx.execute(
+                "INSERT INTO api_keys (api_key, user_id, secret, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![api_key, user_id, sealed, now as i64],
+            )?;
+        }
         outbox::enqueue(&tx, OutboxKind::Create, account_id, limits, now)?;
-        audit(&tx, now, &user_id, "register", &user_id, &format!("account {account_id}"))?;
+        outbox::reconcile_account(&tx, &user_id, now)?;
+        let roles: Vec<&str> = grant.roles.iter().map(|r| r.as_str()).collect();
+        let detail = format!("account {account_id}; roles {}; kyc {kyc}", roles.join(","));
+        audit(&tx, now, actor, action, &user_id, &detail)?;
         tx.commit()?;
-        tracing::info!(user_id = %user_id, account_id, "users: registered");
         self.flush_quietly(now);
-        let totp_secret = totp::encode_secret(&totp_key);
-        let totp_uri = totp::otpauth_uri(&self.config.issuer, &user_id, &totp_secret);
-        Ok(Registration { user_id, account_id, totp_secret, totp_uri })
+        Ok((user_id, account_id))
     }
 
     // ------------------------------------------------------------------ login flow

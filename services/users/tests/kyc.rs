@@ -218,7 +218,7 @@ fn engine_account_events_are_recorded_exactly_once() {
         Command::CreateAccount { account: 1, limits },
         Command::CreateAccount { account: 2, limits },
         Command::CreateAccount { account: 3, limits },
-        Command::Deposit { account: 1, amount: 100 }, // not an account event
+        Command::Deposit { client_ref: 0, account: 1, amount: 100 }, // not an account event
         Command::ActivateAccount { account: 1 },
         // A resend from the at-least-once window: refused, status untouched.
         Command::ActivateAccount { account: 1 },

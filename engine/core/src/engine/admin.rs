@@ -153,34 +153,53 @@ impl<B: Book> Engine<B> {
         }
     }
 
-    pub(super) fn deposit(&mut self, account: AccountId, amount: i64, out: &mut impl EventSink) {
-        if let Err(reason) = self.account_checked(account) {
-            return reject(out, K::Deposit, reason, 0, account, 0);
-        }
-        if amount <= 0 {
-            return reject(out, K::Deposit, R::InvalidAmount, 0, account, 0);
+    pub(super) fn deposit(&mut self, client_ref: u64, account: AccountId, amount: i64, out: &mut impl EventSink) {
+        if let Err(reason) = self.check_funds(client_ref, account, amount) {
+            return reject(out, K::Deposit, reason, client_ref, account, 0);
         }
         let a = &mut self.accounts[account as usize];
         let Some(cash) = a.cash.checked_add(amount) else {
-            return reject(out, K::Deposit, R::ValueOverflow, 0, account, 0);
+            return reject(out, K::Deposit, R::ValueOverflow, client_ref, account, 0);
         };
         a.cash = cash;
-        out.emit(Event::BalanceChanged { account, delta: amount, cash, reason: BalanceReason::Deposit });
+        if client_ref != 0 {
+            a.funds_ref = client_ref;
+        }
+        out.emit(Event::BalanceChanged { account, delta: amount, cash, reason: BalanceReason::Deposit, client_ref });
     }
 
-    pub(super) fn withdraw(&mut self, account: AccountId, amount: i64, out: &mut impl EventSink) {
-        if let Err(reason) = self.account_checked(account) {
-            return reject(out, K::Withdraw, reason, 0, account, 0);
-        }
-        if amount <= 0 {
-            return reject(out, K::Withdraw, R::InvalidAmount, 0, account, 0);
+    pub(super) fn withdraw(&mut self, client_ref: u64, account: AccountId, amount: i64, out: &mut impl EventSink) {
+        if let Err(reason) = self.check_funds(client_ref, account, amount) {
+            return reject(out, K::Withdraw, reason, client_ref, account, 0);
         }
         let a = &mut self.accounts[account as usize];
         if amount > a.available() {
-            return reject(out, K::Withdraw, R::InsufficientFunds, 0, account, 0);
+            return reject(out, K::Withdraw, R::InsufficientFunds, client_ref, account, 0);
         }
         a.cash -= amount;
-        out.emit(Event::BalanceChanged { account, delta: -amount, cash: a.cash, reason: BalanceReason::Withdrawal });
+        if client_ref != 0 {
+            a.funds_ref = client_ref;
+        }
+        out.emit(Event::BalanceChanged {
+            account,
+            delta: -amount,
+            cash: a.cash,
+            reason: BalanceReason::Withdrawal,
+            client_ref,
+        });
+    }
+
+    /// The checks a deposit and a withdrawal share, in order: the account, the deduplication of
+    /// `client_ref`, the amount.
+    fn check_funds(&self, client_ref: u64, account: AccountId, amount: i64) -> Result<(), R> {
+        let a = self.account_checked(account)?;
+        if client_ref != 0 && client_ref <= a.funds_ref {
+            return Err(R::DuplicateRequest);
+        }
+        if amount <= 0 {
+            return Err(R::InvalidAmount);
+        }
+        Ok(())
     }
 
     pub(super) fn deposit_holdings(&mut self, account: AccountId, token: Token, qty: Qty, out: &mut impl EventSink) {

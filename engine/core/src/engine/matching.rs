@@ -2,7 +2,7 @@
 
 use super::orders::emit_level;
 use super::risk;
-use super::state::Place;
+use super::state::{touch, Place};
 use super::Engine;
 use crate::book::Book;
 use crate::event::{BalanceReason, CancelReason, Event, EventSink, HoldingsReason, Trade};
@@ -158,6 +158,7 @@ impl<B: Book> Engine<B> {
                     delta: buy_fee + sell_fee,
                     cash: a.cash,
                     reason: BalanceReason::Fee,
+                    client_ref: 0,
                 });
             }
         }
@@ -176,6 +177,7 @@ impl<B: Book> Engine<B> {
         let leverage = self.leverage(o.account, ins);
         let notional = qty * price;
         let a = &mut self.accounts[o.account as usize];
+        touch(&mut self.touched, a, o.account);
         let p = &mut self.positions[o.position as usize];
         a.reserved -= qty * o.reserve_per_share;
         match o.side {
@@ -205,6 +207,7 @@ impl<B: Book> Engine<B> {
                     delta: cash,
                     cash: a.cash,
                     reason: BalanceReason::TradeSettlement,
+                    client_ref: 0,
                 });
             }
             Product::Mis => {
@@ -225,6 +228,7 @@ impl<B: Book> Engine<B> {
                         delta: -fee,
                         cash: a.cash,
                         reason: BalanceReason::Fee,
+                        client_ref: 0,
                     });
                 }
                 if p.mis_qty == 0 && p.mis_value != 0 {
@@ -236,6 +240,7 @@ impl<B: Book> Engine<B> {
                         delta: pnl,
                         cash: a.cash,
                         reason: BalanceReason::MisSettlement,
+                        client_ref: 0,
                     });
                 }
                 let margin = risk::mis_margin(p.mis_qty, reference, leverage);
@@ -279,6 +284,7 @@ impl<B: Book> Engine<B> {
         if self.limits.risk_enabled {
             let remaining = o.remaining();
             let a = &mut self.accounts[o.account as usize];
+            touch(&mut self.touched, a, o.account);
             a.reserved -= remaining * o.reserve_per_share;
             a.open_orders -= 1;
             let p = &mut self.positions[o.position as usize];

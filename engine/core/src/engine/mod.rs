@@ -51,6 +51,9 @@ pub struct Engine<B: Book = LadderBook> {
     order_free: Vec<u32>,
     /// Slots collected for a bulk cancel; capacity `orders_max`.
     scratch: Vec<u32>,
+    /// Accounts whose `reserved` or `margin` the current command may have changed, in the order
+    /// first touched, with their values before; capacity `accounts_max`. Empty between commands.
+    touched: Vec<state::Touched>,
 }
 
 impl<B: Book> Engine<B> {
@@ -76,6 +79,7 @@ impl<B: Book> Engine<B> {
             order_index: IdMap::with_capacity(orders_max),
             order_free: (0..limits.orders_max).rev().collect(),
             scratch: Vec::with_capacity(orders_max),
+            touched: Vec::with_capacity(limits.accounts_max as usize),
         }
     }
 
@@ -98,8 +102,8 @@ impl<B: Book> Engine<B> {
             Command::SetAccountLimits { account, limits } => self.set_account_limits(account, limits, out),
             Command::ActivateAccount { account } => self.activate_account(account, out),
             Command::SuspendAccount { account } => self.suspend_account(account, out),
-            Command::Deposit { account, amount } => self.deposit(account, amount, out),
-            Command::Withdraw { account, amount } => self.withdraw(account, amount, out),
+            Command::Deposit { client_ref, account, amount } => self.deposit(client_ref, account, amount, out),
+            Command::Withdraw { client_ref, account, amount } => self.withdraw(client_ref, account, amount, out),
             Command::DepositHoldings { account, token, qty } => self.deposit_holdings(account, token, qty, out),
             Command::WithdrawHoldings { account, token, qty } => self.withdraw_holdings(account, token, qty, out),
             Command::SetFeeSchedule(fees) => self.set_fee_schedule(fees, out),
@@ -110,6 +114,23 @@ impl<B: Book> Engine<B> {
             Command::MassCancelInstrument { token } => self.mass_cancel_instrument(token, out),
             Command::SquareOffMis { token } => self.square_off(token, out),
         }
+        if !self.touched.is_empty() {
+            self.report_risk(out);
+        }
+    }
+
+    /// Emits `AccountRisk` for each touched account whose `reserved` or `margin` differs from
+    /// what was last reported, in the order the accounts were first touched, and clears the list.
+    /// The values last reported are the ones before the command (`state::Touched`).
+    fn report_risk(&mut self, out: &mut impl EventSink) {
+        for t in &self.touched {
+            let a = &mut self.accounts[t.account as usize];
+            a.touched = false;
+            if a.reserved != t.reserved || a.margin != t.margin {
+                out.emit(Event::AccountRisk { account: t.account, reserved: a.reserved, margin: a.margin });
+            }
+        }
+        self.touched.clear();
     }
 
     /// Seq of the last applied command.

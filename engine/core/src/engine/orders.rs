@@ -1,7 +1,7 @@
 //! Place, modify, cancel, mass cancel and MIS square-off.
 
 use super::risk;
-use super::state::{Instrument, Order, Place};
+use super::state::{touch, Instrument, Order, Place};
 use super::{reject, Engine};
 use crate::book::Book;
 use crate::command::{CommandKind as K, ModifyOrder, NewOrder};
@@ -162,6 +162,7 @@ impl<B: Book> Engine<B> {
                 p.holdings_reserved += cmd.qty;
             }
             let a = &mut self.accounts[cmd.account as usize];
+            touch(&mut self.touched, a, cmd.account);
             a.reserved += cmd.qty * reserve_per_share;
             a.open_orders += 1;
         }
@@ -227,6 +228,7 @@ impl<B: Book> Engine<B> {
         let delta = remaining - o.remaining();
         if self.limits.risk_enabled {
             let a = &mut self.accounts[o.account as usize];
+            touch(&mut self.touched, a, o.account);
             a.reserved += remaining * reserve_per_share - o.remaining() * o.reserve_per_share;
             let p = &mut self.positions[o.position as usize];
             match o.side {
@@ -491,6 +493,7 @@ impl<B: Book> Engine<B> {
         pos.mis_margin = 0;
         let holdings = pos.holdings;
         let a = &mut self.accounts[p.account as usize];
+        touch(&mut self.touched, a, p.account);
         a.margin -= p.mis_margin;
         a.cash += p.mis_value;
         let cash = a.cash;
@@ -507,6 +510,7 @@ impl<B: Book> Engine<B> {
                 delta: p.mis_value,
                 cash,
                 reason: BalanceReason::MisConversion,
+                client_ref: 0,
             });
         }
         self.release_position_if_empty(pslot);

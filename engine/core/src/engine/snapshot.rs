@@ -11,7 +11,8 @@ use crate::limits::Limits;
 use crate::types::{AccountStatus, InstrumentStatus, OrderType, Product, Side, Symbol, Validity};
 
 const MAGIC: [u8; 8] = *b"EXSNAP\0\x01";
-const VERSION: u16 = 1;
+/// 2: accounts carry the last funds `client_ref` (`funds_ref`).
+const VERSION: u16 = 2;
 const END: u32 = u32::MAX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +149,7 @@ impl<B: Book> Engine<B> {
                 w.i64(v);
             }
             w.u32(a.open_orders);
+            w.u64(a.funds_ref);
         }
         w.u32(self.positions.iter().filter(|p| p.live).count() as u32);
         for (slot, p) in self.positions.iter().enumerate().filter(|(_, p)| p.live) {
@@ -296,11 +298,22 @@ impl<B: Book> Engine<B> {
             let limits = read_limits(&mut r)?;
             let (cash, reserved, margin) = (r.i64()?, r.i64()?, r.i64()?);
             let open_orders = r.u32()?;
+            let funds_ref = r.u64()?;
             let slot = e.accounts.get_mut(id as usize).ok_or(SnapshotError::Corrupt("account id"))?;
             if slot.created {
                 return Err(SnapshotError::Corrupt("duplicate account"));
             }
-            *slot = Account { created: true, status, limits, cash, reserved, margin, open_orders };
+            *slot = Account {
+                created: true,
+                status,
+                limits,
+                cash,
+                reserved,
+                margin,
+                open_orders,
+                funds_ref,
+                ..Account::NONE
+            };
         }
 
         let position_count = r.u32()?;

@@ -56,6 +56,11 @@ pub(crate) struct Account {
     pub reserved: i64,
     pub margin: i64,
     pub open_orders: u32,
+    /// The last non-zero `client_ref` of a `Deposit` or `Withdraw` the account applied (0: none).
+    pub funds_ref: u64,
+    /// Set while the account is in the engine's `touched` list (inside one command only; false
+    /// between commands, so it is neither snapshotted nor hashed).
+    pub touched: bool,
 }
 
 impl Account {
@@ -67,11 +72,38 @@ impl Account {
         reserved: 0,
         margin: 0,
         open_orders: 0,
+        funds_ref: 0,
+        touched: false,
     };
 
     #[inline]
     pub fn available(&self) -> i64 {
         self.cash - self.reserved - self.margin
+    }
+}
+
+// The order path reads and writes an account on every fill: keep it within 64 bytes.
+const _: () = assert!(core::mem::size_of::<Account>() <= 64);
+
+/// An account a command touched, with its `reserved` and `margin` before the command changed
+/// them: the values last reported in `AccountRisk`, since at every command boundary the
+/// reported values are the actual ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Touched {
+    pub account: AccountId,
+    pub reserved: i64,
+    pub margin: i64,
+}
+
+/// Records, *before* a command changes `account`'s `reserved` or `margin`, that it may: the first
+/// time in a command, the account joins `touched` with its current values (capacity
+/// `accounts_max`, and each account is in it at most once, so the push never allocates).
+#[inline]
+pub(crate) fn touch(touched: &mut Vec<Touched>, a: &mut Account, account: AccountId) {
+    if !a.touched {
+        a.touched = true;
+        debug_assert!(touched.len() < touched.capacity());
+        touched.push(Touched { account, reserved: a.reserved, margin: a.margin });
     }
 }
 

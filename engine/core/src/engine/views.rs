@@ -18,6 +18,7 @@ impl<B: Book> Engine<B> {
             margin: a.margin,
             available: a.available(),
             open_orders: a.open_orders,
+            funds_ref: a.funds_ref,
         })
     }
 

@@ -199,8 +199,14 @@ pub fn triggered(order_id: OrderId, token: Token, last_price: Price) -> Event {
     Event::Triggered { order_id, token, last_price }
 }
 
+/// A `BalanceChanged` with `client_ref` 0 (every reason but a deposit or withdrawal made with one).
 pub fn balance(account: AccountId, delta: i64, cash: i64, reason: BalanceReason) -> Event {
-    Event::BalanceChanged { account, delta, cash, reason }
+    Event::BalanceChanged { account, delta, cash, reason, client_ref: 0 }
+}
+
+/// The `AccountRisk` that closes a command which changed the account's blocked cash.
+pub fn risk(account: AccountId, reserved: i64, margin: i64) -> Event {
+    Event::AccountRisk { account, reserved, margin }
 }
 
 pub fn holdings(account: AccountId, token: Token, delta: Qty, holdings: Qty, reason: HoldingsReason) -> Event {
@@ -312,6 +318,11 @@ impl Expect {
 
     pub fn triggered(&mut self, order_id: OrderId, token: Token, last_price: Price) -> &mut Self {
         self.push(triggered(order_id, token, last_price))
+    }
+
+    /// The closing `AccountRisk` of `account`: `reserved` and `margin` after the command.
+    pub fn risk(&mut self, account: AccountId, reserved: i64, margin: i64) -> &mut Self {
+        self.push(risk(account, reserved, margin))
     }
 
     /// A fill of `qty` at `price`: `Trade`, then (risk on) the settlement events of the buyer,
@@ -459,7 +470,7 @@ impl Fixture {
         self.ok(Command::CreateAccount { account, limits });
         self.ok(Command::ActivateAccount { account });
         if cash > 0 {
-            self.ok(Command::Deposit { account, amount: cash });
+            self.ok(Command::Deposit { client_ref: 0, account, amount: cash });
         }
     }
 

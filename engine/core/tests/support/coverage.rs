@@ -47,6 +47,7 @@ pub fn event_name(e: &Event) -> &'static str {
         Event::BalanceChanged { .. } => "BalanceChanged",
         Event::HoldingsChanged { .. } => "HoldingsChanged",
         Event::BookLevel { .. } => "BookLevel",
+        Event::AccountRisk { .. } => "AccountRisk",
     }
 }
 

@@ -165,6 +165,8 @@ pub struct Generator {
     generated: u64,
     /// Every instrument spec this generator has proposed, by token.
     proposed: BTreeMap<Token, InstrumentSpec>,
+    /// The last funds `client_ref` each account applied (from `BalanceChanged`).
+    funds_ref: BTreeMap<AccountId, u64>,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, choices: &[(T, u32)]) -> T {
@@ -195,6 +197,7 @@ impl Generator {
             session_open: false,
             generated: 0,
             proposed: BTreeMap::new(),
+            funds_ref: BTreeMap::new(),
         };
         gen.setup();
         gen
@@ -230,7 +233,7 @@ impl Generator {
             } else {
                 self.rng.gen_range(5_000_000..60_000_000)
             };
-            self.pending.push_back(Command::Deposit { account, amount });
+            self.pending.push_back(Command::Deposit { client_ref: 0, account, amount });
             for spec in &specs[..3] {
                 if self.rng.gen_bool(0.6) {
                     let qty = spec.lot * self.rng.gen_range(10..300);
@@ -294,9 +297,12 @@ impl Generator {
                         a.status = status;
                     }
                 }
-                Event::BalanceChanged { account, cash, .. } => {
+                Event::BalanceChanged { account, cash, client_ref, .. } => {
                     if let Some(a) = self.accounts.get_mut(&account) {
                         a.cash = cash;
+                    }
+                    if client_ref != 0 {
+                        self.funds_ref.insert(account, client_ref);
                     }
                 }
                 Event::HoldingsChanged { account, token, holdings, .. } => {
@@ -739,7 +745,19 @@ impl Generator {
             }
             _ => self.rng.gen_range(10_000..5_000_000),
         };
-        Command::Deposit { account, amount }
+        let client_ref = self.funds_client_ref(account);
+        Command::Deposit { client_ref, account, amount }
+    }
+
+    /// A deposit's or withdrawal's `client_ref`: mostly the next one for the account (sometimes
+    /// skipping a few), sometimes 0 (no deduplication), sometimes one already applied.
+    fn funds_client_ref(&mut self, account: AccountId) -> u64 {
+        let last = self.funds_ref.get(&account).copied().unwrap_or(0);
+        match self.rng.gen_range(0..100) {
+            0..=19 => 0,
+            20..=29 if last > 0 => self.rng.gen_range(1..=last),
+            _ => last + self.rng.gen_range(1..4),
+        }
     }
 
     fn gen_withdraw(&mut self) -> Command {
@@ -750,7 +768,8 @@ impl Generator {
             2..=21 => cash + self.rng.gen_range(1..100_000),
             _ => self.rng.gen_range(1..=cash / 3 + 1),
         };
-        Command::Withdraw { account, amount }
+        let client_ref = self.funds_client_ref(account);
+        Command::Withdraw { client_ref, account, amount }
     }
 
     fn gen_deposit_holdings(&mut self) -> Command {

@@ -110,6 +110,10 @@ pub struct Checker {
     margin_stale: BTreeSet<AccountId>,
     /// Each account's MIS leverage override.
     lev: BTreeMap<AccountId, u32>,
+    /// (reserved, margin) of each account as last reported by `AccountRisk`.
+    reported_risk: BTreeMap<AccountId, (i64, i64)>,
+    /// The last non-zero funds `client_ref` each account applied, from `BalanceChanged`.
+    funds_ref: BTreeMap<AccountId, u64>,
     pub coverage: Coverage,
     depth_buf: Vec<LevelView>,
 }
@@ -141,6 +145,8 @@ impl Checker {
             funds_exempt: BTreeSet::new(),
             margin_stale: BTreeSet::new(),
             lev: BTreeMap::new(),
+            reported_risk: BTreeMap::new(),
+            funds_ref: BTreeMap::new(),
             coverage: Coverage::default(),
             depth_buf: vec![LevelView::default(); limits.levels_per_book_max as usize + 1],
         }
@@ -286,6 +292,7 @@ impl Checker {
                 }
             }
         }
+        self.check_risk_events(events)?;
         let mut i = 0;
         while i < events.len() {
             let event = events[i];
@@ -298,7 +305,8 @@ impl Checker {
                         Command::Place(o) => o.client_ref,
                         Command::Modify(m) => m.client_ref,
                         Command::Cancel { client_ref, .. } => *client_ref,
-                        _ => client_ref,
+                        Command::Deposit { client_ref, .. } | Command::Withdraw { client_ref, .. } => *client_ref,
+                        _ => 0,
                     };
                     ensure!(client_ref == expected_ref, "rejection client_ref {client_ref} != {expected_ref}");
                 }
@@ -523,8 +531,23 @@ impl Checker {
                          order is {o:?}"
                     );
                 }
-                Event::BalanceChanged { account, delta, cash, reason } => {
+                Event::BalanceChanged { account, delta, cash, reason, client_ref } => {
                     *self.coverage.balances.entry(reason).or_default() += 1;
+                    let expected_ref = match (reason, cmd) {
+                        (
+                            BalanceReason::Deposit | BalanceReason::Withdrawal,
+                            Command::Deposit { client_ref, .. } | Command::Withdraw { client_ref, .. },
+                        ) => *client_ref,
+                        _ => 0,
+                    };
+                    ensure!(
+                        client_ref == expected_ref,
+                        "BalanceChanged client_ref {client_ref}, expected {expected_ref}"
+                    );
+                    if client_ref != 0 {
+                        let last = self.funds_ref.insert(account, client_ref).unwrap_or(0);
+                        ensure!(client_ref > last, "funds client_ref {client_ref} applied after {last}");
+                    }
                     let shadow = self.cash.get_mut(&account).ok_or(format!("BalanceChanged of unknown {account}"))?;
                     *shadow += delta;
                     ensure!(
@@ -582,6 +605,14 @@ impl Checker {
                         HoldingsReason::Trade => {}
                     }
                 }
+                Event::AccountRisk { account, reserved, margin } => {
+                    let before = self.reported_risk.insert(account, (reserved, margin)).unwrap_or((0, 0));
+                    ensure!(
+                        before != (reserved, margin),
+                        "AccountRisk {account} ({reserved}, {margin}) repeats what was last reported"
+                    );
+                    ensure!(reserved >= 0 && margin >= 0, "AccountRisk {account}: negative ({reserved}, {margin})");
+                }
                 Event::BookLevel { token, side, price, qty, orders } => {
                     ensure!(
                         qty >= 0 && (qty == 0) == (orders == 0),
@@ -595,6 +626,53 @@ impl Checker {
                 }
             }
             i += 1;
+        }
+        Ok(())
+    }
+
+    /// `AccountRisk` comes after every other event of the command, at most once per account, for
+    /// accounts in the order they first appear as the account of an `Accepted`, `Modified`,
+    /// `Cancelled` or `HoldingsChanged{MisConversion}` or as the buyer then the seller of a
+    /// `Trade` (docs: "Blocked cash"). That each one differs from what was reported before is
+    /// checked per event, and that none is missing by `check` (the views against the reports).
+    fn check_risk_events(&self, events: &[Event]) -> Result<(), String> {
+        let first = events.iter().position(|e| matches!(e, Event::AccountRisk { .. })).unwrap_or(events.len());
+        let (body, tail) = events.split_at(first);
+        ensure!(
+            tail.iter().all(|e| matches!(e, Event::AccountRisk { .. })),
+            "AccountRisk is not after every other event: {events:?}"
+        );
+        ensure!(self.risk || tail.is_empty(), "AccountRisk with risk off: {tail:?}");
+        let mut order: Vec<AccountId> = Vec::new();
+        let mut seen = |account: AccountId| {
+            if !order.contains(&account) {
+                order.push(account);
+            }
+        };
+        for e in body {
+            match *e {
+                Event::Accepted(a) => seen(a.account),
+                Event::Modified { account, .. } | Event::Cancelled { account, .. } => seen(account),
+                Event::Trade(t) => {
+                    seen(t.buy_account);
+                    seen(t.sell_account);
+                }
+                Event::HoldingsChanged { account, reason: HoldingsReason::MisConversion, .. } => seen(account),
+                _ => {}
+            }
+        }
+        let mut next = 0;
+        for e in tail {
+            let Event::AccountRisk { account, .. } = *e else { unreachable!("checked above") };
+            match order[next..].iter().position(|&a| a == account) {
+                Some(k) => next += k + 1,
+                None => {
+                    return Err(format!(
+                        "AccountRisk of {account} out of order or for an account the command did not touch \
+                         (touched, in order: {order:?}): {tail:?}"
+                    ))
+                }
+            }
         }
         Ok(())
     }
@@ -619,7 +697,7 @@ impl Checker {
                 matches!(events.first(), Some(Event::Cancelled { order_id: id, reason: CancelReason::User, .. }) if *id == order_id),
                 "cancel not answered by Cancelled{{User}}: {events:?}"
             ),
-            Command::Deposit { account, amount } | Command::Withdraw { account, amount } if self.risk => {
+            Command::Deposit { account, amount, .. } | Command::Withdraw { account, amount, .. } if self.risk => {
                 let sign = if matches!(cmd, Command::Deposit { .. }) { 1 } else { -1 };
                 ensure!(
                     matches!(events, [Event::BalanceChanged { account: a, delta, .. }] if *a == account && *delta == sign * amount),

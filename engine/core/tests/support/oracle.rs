@@ -386,10 +386,12 @@ pub fn expect<B: Book>(e: &Engine<B>, cmd: &Command) -> Expect {
                 }
             }
         },
-        Command::Deposit { account, amount } | Command::Withdraw { account, amount } => {
+        Command::Deposit { client_ref, account, amount } | Command::Withdraw { client_ref, account, amount } => {
+            // In this order: the account, the deduplication of client_ref, the amount, the funds.
             match account_known(e, account) {
                 Err(r) if amount <= 0 => Err(any_of(&[r, R::UnknownAccount, R::InvalidAmount])),
                 Err(r) => Err(any_of(&[r, R::UnknownAccount])),
+                Ok(a) if client_ref != 0 && client_ref <= a.funds_ref => reject(R::DuplicateRequest),
                 Ok(_) if amount <= 0 => reject(R::InvalidAmount),
                 Ok(a) if !e.limits().risk_enabled => {
                     let _ = a;

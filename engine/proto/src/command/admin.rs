@@ -65,20 +65,29 @@ pub mod add_instrument {
 pub mod cash {
     use super::*;
 
+    /// `client_ref`, u64 (0: no deduplication).
+    pub const CLIENT_REF: usize = 0;
     /// `amount`, i64 paise.
-    pub const AMOUNT: usize = 0;
+    pub const AMOUNT: usize = 8;
     /// `account`, u32.
-    pub const ACCOUNT: usize = 8;
-    pub const BLOCK_LENGTH: u16 = 12;
-    const _: () = assert!(tiles_block(&[(AMOUNT, U64), (ACCOUNT, U32)], BLOCK_LENGTH));
+    pub const ACCOUNT: usize = 16;
+    pub const BLOCK_LENGTH: u16 = 20;
+    const _: () = assert!(tiles_block(&[(CLIENT_REF, U64), (AMOUNT, U64), (ACCOUNT, U32)], BLOCK_LENGTH));
 
-    pub(crate) fn encode(account: AccountId, amount: i64, w: &mut BlockWriter<'_>) -> Result<(), EncodeError> {
+    pub(crate) fn encode(
+        client_ref: u64,
+        account: AccountId,
+        amount: i64,
+        w: &mut BlockWriter<'_>,
+    ) -> Result<(), EncodeError> {
+        w.u64(CLIENT_REF, client_ref)?;
         w.i64(AMOUNT, amount)?;
         w.u32(ACCOUNT, account)
     }
 
-    pub(crate) fn decode(r: &BlockReader<'_>) -> Result<(AccountId, i64), DecodeError> {
-        Ok((r.u32(ACCOUNT)?, r.i64(AMOUNT)?))
+    /// `(client_ref, account, amount)`.
+    pub(crate) fn decode(r: &BlockReader<'_>) -> Result<(u64, AccountId, i64), DecodeError> {
+        Ok((r.u64(CLIENT_REF)?, r.u32(ACCOUNT)?, r.i64(AMOUNT)?))
     }
 }
 

@@ -111,11 +111,15 @@ pub fn encode_command(cmd: &Command, buf: &mut [u8]) -> Result<usize, EncodeErro
                 account_only::encode(account, w)
             })
         }
-        Command::Deposit { account, amount } => {
-            encode_message(buf, header(t::DEPOSIT, cash::BLOCK_LENGTH), |w| cash::encode(account, amount, w))
+        Command::Deposit { client_ref, account, amount } => {
+            encode_message(buf, header(t::DEPOSIT, cash::BLOCK_LENGTH), |w| {
+                cash::encode(client_ref, account, amount, w)
+            })
         }
-        Command::Withdraw { account, amount } => {
-            encode_message(buf, header(t::WITHDRAW, cash::BLOCK_LENGTH), |w| cash::encode(account, amount, w))
+        Command::Withdraw { client_ref, account, amount } => {
+            encode_message(buf, header(t::WITHDRAW, cash::BLOCK_LENGTH), |w| {
+                cash::encode(client_ref, account, amount, w)
+            })
         }
         Command::DepositHoldings { account, token, qty } => {
             encode_message(buf, header(t::DEPOSIT_HOLDINGS, holdings::BLOCK_LENGTH), |w| {
@@ -193,12 +197,12 @@ pub fn decode_command(buf: &[u8]) -> Result<Command, DecodeError> {
             Command::SuspendAccount { account: account_only::decode(&block(account_only::BLOCK_LENGTH)?)? }
         }
         t::DEPOSIT => {
-            let (account, amount) = cash::decode(&block(cash::BLOCK_LENGTH)?)?;
-            Command::Deposit { account, amount }
+            let (client_ref, account, amount) = cash::decode(&block(cash::BLOCK_LENGTH)?)?;
+            Command::Deposit { client_ref, account, amount }
         }
         t::WITHDRAW => {
-            let (account, amount) = cash::decode(&block(cash::BLOCK_LENGTH)?)?;
-            Command::Withdraw { account, amount }
+            let (client_ref, account, amount) = cash::decode(&block(cash::BLOCK_LENGTH)?)?;
+            Command::Withdraw { client_ref, account, amount }
         }
         t::DEPOSIT_HOLDINGS => {
             let (account, token, qty) = holdings::decode(&block(holdings::BLOCK_LENGTH)?)?;

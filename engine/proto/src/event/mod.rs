@@ -14,7 +14,7 @@ use crate::header::{MessageHeader, EVENT_SCHEMA_ID};
 use crate::shared::{account_limits, empty, fee_schedule};
 use admin::{account_status_changed, instrument_added, instrument_status_changed};
 use execution::{book_level, trade};
-use funds::{balance_changed, holdings_changed};
+use funds::{account_risk, balance_changed, holdings_changed};
 use order::{accepted, cancelled, modified, rejected, triggered};
 
 /// Event template ids.
@@ -36,6 +36,7 @@ pub mod template {
     pub const BALANCE_CHANGED: u16 = 15;
     pub const HOLDINGS_CHANGED: u16 = 16;
     pub const BOOK_LEVEL: u16 = 17;
+    pub const ACCOUNT_RISK: u16 = 18;
 }
 
 const fn info(id: u16, name: &'static str, block_length: u16) -> TemplateInfo {
@@ -61,6 +62,7 @@ pub const EVENT_TEMPLATES: &[TemplateInfo] = &[
     info(template::BALANCE_CHANGED, "BalanceChanged", balance_changed::BLOCK_LENGTH),
     info(template::HOLDINGS_CHANGED, "HoldingsChanged", holdings_changed::BLOCK_LENGTH),
     info(template::BOOK_LEVEL, "BookLevel", book_level::BLOCK_LENGTH),
+    info(template::ACCOUNT_RISK, "AccountRisk", account_risk::BLOCK_LENGTH),
 ];
 const _: () = assert!(ids_are_dense(EVENT_TEMPLATES));
 
@@ -132,9 +134,9 @@ pub fn encode_event(event: &Event, buf: &mut [u8]) -> Result<usize, EncodeError>
                 cancelled::encode(order_id, account, token, remaining, reason, w)
             })
         }
-        Event::BalanceChanged { account, delta, cash, reason } => {
+        Event::BalanceChanged { account, delta, cash, reason, client_ref } => {
             encode_message(buf, header(t::BALANCE_CHANGED, balance_changed::BLOCK_LENGTH), |w| {
-                balance_changed::encode(account, delta, cash, reason, w)
+                balance_changed::encode(account, delta, cash, reason, client_ref, w)
             })
         }
         Event::HoldingsChanged { account, token, delta, holdings, reason } => {
@@ -145,6 +147,11 @@ pub fn encode_event(event: &Event, buf: &mut [u8]) -> Result<usize, EncodeError>
         Event::BookLevel { token, side, price, qty, orders } => {
             encode_message(buf, header(t::BOOK_LEVEL, book_level::BLOCK_LENGTH), |w| {
                 book_level::encode(token, side, price, qty, orders, w)
+            })
+        }
+        Event::AccountRisk { account, reserved, margin } => {
+            encode_message(buf, header(t::ACCOUNT_RISK, account_risk::BLOCK_LENGTH), |w| {
+                account_risk::encode(account, reserved, margin, w)
             })
         }
     }
@@ -183,6 +190,7 @@ pub fn decode_event(buf: &[u8]) -> Result<Event, DecodeError> {
         t::BALANCE_CHANGED => balance_changed::decode(&block(balance_changed::BLOCK_LENGTH)?),
         t::HOLDINGS_CHANGED => holdings_changed::decode(&block(holdings_changed::BLOCK_LENGTH)?),
         t::BOOK_LEVEL => book_level::decode(&block(book_level::BLOCK_LENGTH)?),
+        t::ACCOUNT_RISK => account_risk::decode(&block(account_risk::BLOCK_LENGTH)?),
         other => Err(DecodeError::UnknownTemplate(other)),
     }
 }

@@ -124,8 +124,16 @@ pub fn command() -> impl Strategy<Value = Command> {
         (wide_u32(), limits()).prop_map(|(account, limits)| Command::SetAccountLimits { account, limits }),
         wide_u32().prop_map(|account| Command::ActivateAccount { account }),
         wide_u32().prop_map(|account| Command::SuspendAccount { account }),
-        (wide_u32(), wide_i64()).prop_map(|(account, amount)| Command::Deposit { account, amount }),
-        (wide_u32(), wide_i64()).prop_map(|(account, amount)| Command::Withdraw { account, amount }),
+        (wide_u64(), wide_u32(), wide_i64()).prop_map(|(client_ref, account, amount)| Command::Deposit {
+            client_ref,
+            account,
+            amount
+        }),
+        (wide_u64(), wide_u32(), wide_i64()).prop_map(|(client_ref, account, amount)| Command::Withdraw {
+            client_ref,
+            account,
+            amount
+        }),
         (wide_u32(), wide_u32(), wide_i64()).prop_map(|(account, token, qty)| Command::DepositHoldings {
             account,
             token,
@@ -245,8 +253,15 @@ pub fn event() -> impl Strategy<Value = Event> {
                 reason
             }
         ),
-        (wide_u32(), wide_i64(), wide_i64(), one_of(BalanceReason::ALL))
-            .prop_map(|(account, delta, cash, reason)| Event::BalanceChanged { account, delta, cash, reason }),
+        (wide_u32(), wide_i64(), wide_i64(), one_of(BalanceReason::ALL), wide_u64()).prop_map(
+            |(account, delta, cash, reason, client_ref)| Event::BalanceChanged {
+                account,
+                delta,
+                cash,
+                reason,
+                client_ref
+            }
+        ),
         (wide_u32(), wide_u32(), wide_i64(), wide_i64(), one_of(HoldingsReason::ALL)).prop_map(
             |(account, token, delta, holdings, reason)| Event::HoldingsChanged {
                 account,
@@ -258,6 +273,11 @@ pub fn event() -> impl Strategy<Value = Event> {
         ),
         (wide_u32(), one_of(Side::ALL), wide_i64(), wide_i64(), wide_u32())
             .prop_map(|(token, side, price, qty, orders)| Event::BookLevel { token, side, price, qty, orders }),
+        (wide_u32(), wide_i64(), wide_i64()).prop_map(|(account, reserved, margin)| Event::AccountRisk {
+            account,
+            reserved,
+            margin
+        }),
     ]
 }
 
@@ -303,8 +323,8 @@ pub fn sample_commands() -> Vec<Command> {
         Command::SetAccountLimits { account: 3, limits: AccountLimits::default() },
         Command::ActivateAccount { account: 3 },
         Command::SuspendAccount { account: 4 },
-        Command::Deposit { account: 3, amount: i64::MAX },
-        Command::Withdraw { account: 3, amount: i64::MIN },
+        Command::Deposit { client_ref: u64::MAX, account: 3, amount: i64::MAX },
+        Command::Withdraw { client_ref: 0, account: 3, amount: i64::MIN },
         Command::DepositHoldings { account: 3, token: 408_065, qty: 10 },
         Command::WithdrawHoldings { account: 3, token: 408_065, qty: -10 },
         Command::SetFeeSchedule(FeeSchedule { bps: 3, cap: 2000, fee_account: 0 }),
@@ -395,8 +415,16 @@ pub fn sample_events() -> Vec<Event> {
             priority_kept: false,
         },
         Event::Cancelled { order_id: 42, account: 3, token: 408_065, remaining: 40, reason: CancelReason::SelfTrade },
-        Event::BalanceChanged { account: 3, delta: -1_500_045, cash: 0, reason: BalanceReason::TradeSettlement },
+        Event::BalanceChanged {
+            account: 3,
+            delta: -1_500_045,
+            cash: 0,
+            reason: BalanceReason::TradeSettlement,
+            client_ref: 0,
+        },
+        Event::BalanceChanged { account: 3, delta: 500, cash: 500, reason: BalanceReason::Deposit, client_ref: 7 },
         Event::HoldingsChanged { account: 4, token: 408_065, delta: 10, holdings: 10, reason: HoldingsReason::Trade },
         Event::BookLevel { token: 408_065, side: Side::Sell, price: 150_000, qty: 0, orders: 0 },
+        Event::AccountRisk { account: 3, reserved: 1_500_000, margin: 300_000 },
     ]
 }

@@ -255,6 +255,13 @@ impl Checker {
         for a in &accounts {
             let status = self.status.get(&a.id).copied();
             ensure!(status == Some(a.status), "account {a:?}: the events say status {status:?}");
+            let reported = self.reported_risk.get(&a.id).copied().unwrap_or((0, 0));
+            ensure!(
+                (a.reserved, a.margin) == reported,
+                "account {a:?}: AccountRisk events last reported (reserved, margin) = {reported:?}"
+            );
+            let funds_ref = self.funds_ref.get(&a.id).copied().unwrap_or(0);
+            ensure!(a.funds_ref == funds_ref, "account {a:?}: BalanceChanged events give funds_ref {funds_ref}");
             if !risk {
                 continue;
             }

@@ -116,6 +116,7 @@ impl Checker {
                             delta,
                             cash: *c,
                             reason: BalanceReason::TradeSettlement,
+                            client_ref: 0,
                         });
                     }
                     Product::Mis => {
@@ -128,6 +129,7 @@ impl Checker {
                                 delta: -fee,
                                 cash: *c,
                                 reason: BalanceReason::Fee,
+                                client_ref: 0,
                             });
                         }
                         let pos = self.mis.entry((account, t.token)).or_default();
@@ -143,6 +145,7 @@ impl Checker {
                                     delta: value,
                                     cash: *c,
                                     reason: BalanceReason::MisSettlement,
+                                    client_ref: 0,
                                 });
                             }
                         }
@@ -161,6 +164,7 @@ impl Checker {
                     delta: fees,
                     cash: *c,
                     reason: BalanceReason::Fee,
+                    client_ref: 0,
                 });
             }
         }

@@ -8,10 +8,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// Opens (creating if needed) a database with the settings every service uses.
 pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    // First, so that switching to WAL waits for another connection instead of failing with
+    // "database is locked".
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS service_cursor (
              service  TEXT PRIMARY KEY,

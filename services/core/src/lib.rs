@@ -34,6 +34,10 @@ pub trait Service: Send {
         Ok(())
     }
 
+    /// Runs when the transaction that held this service's last `apply` calls was rolled back
+    /// (an `apply` or the commit failed): forget anything remembered from it. Default: nothing.
+    fn rolled_back(&mut self) {}
+
     /// Runs when a poll brought nothing new: timed work such as retrying a failed delivery.
     /// Default: nothing.
     fn on_idle(&mut self, _conn: &rusqlite::Connection) -> Result<(), ServiceError> {

@@ -68,6 +68,26 @@ impl<S: Service> ServiceRunner<S> {
             return Ok(report);
         }
         let name = self.db.name();
+        let cursor = match self.commit_batches(name, &mut report) {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                self.service.rolled_back();
+                return Err(e);
+            }
+        };
+        self.last_seq = cursor;
+        if report.replays > 0 {
+            feed.replay_from(cursor + 1)?;
+        }
+        if report.applied > 0 {
+            self.service.after_commit(&self.db.conn)?;
+        }
+        Ok(report)
+    }
+
+    /// Applies the contiguous batches in `buf` and commits them with the new cursor, in one
+    /// transaction; returns the new cursor.
+    fn commit_batches(&mut self, name: &'static str, report: &mut StepReport) -> Result<u64, ServiceError> {
         let tx = self.db.conn.transaction()?;
         let mut cursor = self.last_seq;
         for batch in &self.buf {
@@ -89,14 +109,7 @@ impl<S: Service> ServiceRunner<S> {
             ServiceDb::set_last_seq(&tx, name, cursor)?;
         }
         tx.commit()?;
-        self.last_seq = cursor;
-        if report.replays > 0 {
-            feed.replay_from(cursor + 1)?;
-        }
-        if report.applied > 0 {
-            self.service.after_commit(&self.db.conn)?;
-        }
-        Ok(report)
+        Ok(cursor)
     }
 
     /// Steps until `stop` is set.

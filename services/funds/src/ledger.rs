@@ -1,5 +1,7 @@
 //! Posting journal entries and reading balances, statements and the audit.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::FundsError;
@@ -75,56 +77,92 @@ pub fn mis_code(account: u32, token: u32) -> String {
 
 pub const BANK: &str = "bank";
 
-/// The ledger account id for an engine account's cash, created on first use.
-pub(crate) fn cash_account(conn: &Connection, account: u32) -> Result<i64, FundsError> {
-    let code = cash_code(account);
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO ledger_accounts (code, kind, engine_account, normal_side) VALUES (?1, 'cash', ?2, 'C')",
-    )?
-    .execute(params![code, account])?;
-    account_id(conn, &code)?.ok_or_else(|| FundsError::Invariant(format!("no ledger account {code}")))
+/// One ledger account, as the service names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum LedgerAccount {
+    Bank,
+    /// A client's free cash.
+    Cash(u32),
+    /// A client's cash blocked by open orders (the engine's `reserved`).
+    Reserved(u32),
+    /// A client's cash blocked by open intraday positions (the engine's `margin`).
+    Margin(u32),
+    /// The MIS clearing account of one (engine account, instrument).
+    Mis(u32, u32),
 }
 
-/// A client's `reserved` or `margin` account (`kind`), created on first use.
-pub(crate) fn blocked_account(conn: &Connection, kind: BlockedKind, account: u32) -> Result<i64, FundsError> {
-    let code = match kind {
-        BlockedKind::Reserved => reserved_code(account),
-        BlockedKind::Margin => margin_code(account),
-    };
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO ledger_accounts (code, kind, engine_account, normal_side) VALUES (?1, ?2, ?3, 'C')",
-    )?
-    .execute(params![code, kind.code(), account])?;
-    account_id(conn, &code)?.ok_or_else(|| FundsError::Invariant(format!("no ledger account {code}")))
-}
-
-/// The two accounts that hold a client's blocked cash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BlockedKind {
-    /// Cash blocked by open orders (the engine's `reserved`).
-    Reserved,
-    /// Cash blocked by open intraday positions (the engine's `margin`).
-    Margin,
-}
-
-impl BlockedKind {
-    fn code(self) -> &'static str {
+impl LedgerAccount {
+    pub(crate) fn code(self) -> String {
         match self {
-            BlockedKind::Reserved => "reserved",
-            BlockedKind::Margin => "margin",
+            LedgerAccount::Bank => BANK.to_string(),
+            LedgerAccount::Cash(a) => cash_code(a),
+            LedgerAccount::Reserved(a) => reserved_code(a),
+            LedgerAccount::Margin(a) => margin_code(a),
+            LedgerAccount::Mis(a, t) => mis_code(a, t),
         }
     }
 }
 
-/// The MIS clearing account of one (engine account, instrument), created on first use.
-pub(crate) fn mis_account(conn: &Connection, account: u32, token: u32) -> Result<i64, FundsError> {
-    let code = mis_code(account, token);
+/// The id of a ledger account, created on first use (the bank exists from the start).
+fn ensure_account(conn: &Connection, account: LedgerAccount) -> Result<i64, FundsError> {
+    let code = account.code();
+    let (kind, engine_account, token) = match account {
+        LedgerAccount::Bank => {
+            return account_id(conn, BANK)?.ok_or_else(|| FundsError::Invariant("no bank account".into()))
+        }
+        LedgerAccount::Cash(a) => ("cash", a, None),
+        LedgerAccount::Reserved(a) => ("reserved", a, None),
+        LedgerAccount::Margin(a) => ("margin", a, None),
+        LedgerAccount::Mis(a, t) => ("mis_clearing", a, Some(t)),
+    };
     conn.prepare_cached(
         "INSERT OR IGNORE INTO ledger_accounts (code, kind, engine_account, token, normal_side)
-         VALUES (?1, 'mis_clearing', ?2, ?3, 'C')",
+         VALUES (?1, ?2, ?3, ?4, 'C')",
     )?
-    .execute(params![code, account, token])?;
+    .execute(params![code, kind, engine_account, token])?;
     account_id(conn, &code)?.ok_or_else(|| FundsError::Invariant(format!("no ledger account {code}")))
+}
+
+/// Ledger account ids, remembered so that posting an entry does not look them up in the
+/// database. An id found or created inside the open transaction is only `pending` until the
+/// transaction commits: if it rolls back, the row may be gone and its id handed to another
+/// account later, so [`AccountIds::rolled_back`] forgets it.
+#[derive(Debug, Default)]
+pub(crate) struct AccountIds {
+    committed: HashMap<LedgerAccount, i64>,
+    pending: Vec<(LedgerAccount, i64)>,
+}
+
+impl AccountIds {
+    /// The id of `account`, created on first use.
+    pub(crate) fn id(&mut self, conn: &Connection, account: LedgerAccount) -> Result<i64, FundsError> {
+        if let Some(&id) = self.committed.get(&account) {
+            return Ok(id);
+        }
+        if let Some(&(_, id)) = self.pending.iter().find(|(a, _)| *a == account) {
+            return Ok(id);
+        }
+        let id = ensure_account(conn, account)?;
+        self.pending.push((account, id));
+        Ok(id)
+    }
+
+    /// The open transaction committed: its ids are now durable.
+    pub(crate) fn committed(&mut self) {
+        self.committed.extend(self.pending.drain(..));
+    }
+
+    /// The open transaction rolled back.
+    pub(crate) fn rolled_back(&mut self) {
+        self.pending.clear();
+    }
+}
+
+/// The balance of a ledger account by id.
+pub(crate) fn balance_of(conn: &Connection, id: i64) -> Result<i64, FundsError> {
+    Ok(conn
+        .prepare_cached("SELECT balance FROM ledger_accounts WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))?)
 }
 
 pub(crate) fn account_id(conn: &Connection, code: &str) -> Result<Option<i64>, FundsError> {
@@ -454,4 +492,43 @@ pub fn audit(conn: &Connection) -> Result<Audit, FundsError> {
         |r| r.get(0),
     )?;
     Ok(Audit { entries: entries as u64, lines: lines as u64, unbalanced_entries, stale_balances, trial_balance })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = services_core::open_db(&dir.path().join("funds.db")).expect("open");
+        crate::schema::migrate(&conn).expect("migrate");
+        (dir, conn)
+    }
+
+    #[test]
+    fn an_id_from_a_rolled_back_transaction_is_forgotten() {
+        let (_dir, conn) = db();
+        let mut ids = AccountIds::default();
+        let tx = conn.unchecked_transaction().expect("tx");
+        let lost = ids.id(&tx, LedgerAccount::Cash(5)).expect("create");
+        assert_eq!(ids.id(&tx, LedgerAccount::Cash(5)).expect("again"), lost, "same id within the transaction");
+        drop(tx);
+        ids.rolled_back();
+
+        // The rolled-back row's id goes to the next account created.
+        let tx = conn.unchecked_transaction().expect("tx");
+        let other = ids.id(&tx, LedgerAccount::Cash(6)).expect("create");
+        assert_eq!(other, lost, "SQLite reuses the id of a row that was never committed");
+        let five = ids.id(&tx, LedgerAccount::Cash(5)).expect("create again");
+        assert_ne!(five, other);
+        tx.commit().expect("commit");
+        ids.committed();
+        assert_eq!(account_id(&conn, "cash:5").expect("query"), Some(five));
+        assert_eq!(account_id(&conn, "cash:6").expect("query"), Some(other));
+        assert_eq!(ids.id(&conn, LedgerAccount::Cash(5)).expect("cached"), five);
+        assert_eq!(
+            ids.id(&conn, LedgerAccount::Bank).expect("bank"),
+            account_id(&conn, BANK).expect("q").expect("bank")
+        );
+    }
 }

@@ -102,7 +102,7 @@ pub use requests::{
     get_request, request_deposit, request_withdrawal, requests, FundsRequest, RequestKind, RequestStatus,
 };
 
-use ledger::{blocked_account, cash_account, mis_account, post, BlockedKind, EntryHeader, EntryKind, Side, BANK};
+use ledger::{balance_of, post, AccountIds, EntryHeader, EntryKind, LedgerAccount, Side, BANK};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FundsError {
@@ -144,6 +144,12 @@ pub struct FundsService {
     caught_up: bool,
     /// Requests this process handed to the sink.
     sent: HashSet<i64>,
+    /// Ledger account ids already looked up.
+    ids: AccountIds,
+    /// The fee schedule's fee account, once read outside a transaction that changed it.
+    fee_account: Option<AccountId>,
+    /// The open transaction set a fee schedule: do not remember the fee account until it commits.
+    fee_schedule_pending: bool,
 }
 
 impl std::fmt::Debug for FundsService {
@@ -159,12 +165,19 @@ impl std::fmt::Debug for FundsService {
 impl FundsService {
     /// A service that submits deposit and withdrawal requests through `sink`.
     pub fn new(sink: Box<dyn CommandSink>) -> FundsService {
-        FundsService { sink: Some(sink), caught_up: false, sent: HashSet::new() }
+        FundsService { sink: Some(sink), ..FundsService::ledger_only() }
     }
 
     /// A service that only keeps the ledger (requests stay queued).
     pub fn ledger_only() -> FundsService {
-        FundsService { sink: None, caught_up: false, sent: HashSet::new() }
+        FundsService {
+            sink: None,
+            caught_up: false,
+            sent: HashSet::new(),
+            ids: AccountIds::default(),
+            fee_account: None,
+            fee_schedule_pending: false,
+        }
     }
 
     /// Submits what can be submitted, strictly in id order, each request marked `submitted`
@@ -223,9 +236,11 @@ impl FundsService {
             }
             match *event {
                 Event::AccountCreated { account, .. } => {
-                    cash_account(tx, account)?;
+                    self.ids.id(tx, LedgerAccount::Cash(account))?;
                 }
                 Event::FeeScheduleSet(fees) => {
+                    self.fee_account = None;
+                    self.fee_schedule_pending = true;
                     tx.prepare_cached(
                         "INSERT INTO funds_state (key, value) VALUES ('fee_account', ?1)
                          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -233,14 +248,15 @@ impl FundsService {
                     .execute(params![fees.fee_account])?;
                 }
                 Event::Trade(t) => {
-                    post_trade(tx, &mut ctx, &t)?;
+                    let fee_account = self.fee_account(tx)?;
+                    post_trade(tx, &mut self.ids, &mut ctx, &t, fee_account)?;
                     ctx.last_trade = Some(t);
                 }
                 Event::BalanceChanged { account, delta, cash, reason, client_ref } => {
                     ctx.reported_cash.insert(account, cash);
                     match reason {
                         BalanceReason::Deposit | BalanceReason::Withdrawal => {
-                            post_deposit_or_withdrawal(tx, &mut ctx, account, delta, reason, client_ref)?
+                            post_deposit_or_withdrawal(tx, &mut self.ids, &mut ctx, account, delta, reason, client_ref)?
                         }
                         // Posted with the trade; checked against `cash` at the end of the batch.
                         BalanceReason::TradeSettlement | BalanceReason::Fee => {}
@@ -249,24 +265,40 @@ impl FundsService {
                                 Some(t) if t.buy_account == account || t.sell_account == account => t.token,
                                 _ => return Err(invariant(batch.seq, "an MIS settlement without its trade")),
                             };
-                            post_mis_close(tx, &mut ctx, EntryKind::MisSettlement, account, token, delta)?;
+                            post_mis_close(
+                                tx,
+                                &mut self.ids,
+                                &mut ctx,
+                                EntryKind::MisSettlement,
+                                account,
+                                token,
+                                delta,
+                            )?;
                         }
                         BalanceReason::MisConversion => {
                             let token = match ctx.conversion.take() {
                                 Some((a, token, _)) if a == account => token,
                                 _ => return Err(invariant(batch.seq, "an MIS conversion without its holdings")),
                             };
-                            post_mis_close(tx, &mut ctx, EntryKind::MisConversion, account, token, delta)?;
+                            post_mis_close(
+                                tx,
+                                &mut self.ids,
+                                &mut ctx,
+                                EntryKind::MisConversion,
+                                account,
+                                token,
+                                delta,
+                            )?;
                         }
                     }
                 }
                 Event::HoldingsChanged { account, token, reason: HoldingsReason::MisConversion, .. } => {
-                    let open = ledger::balance(tx, &ledger::mis_code(account, token))?;
+                    let open = balance_of(tx, self.ids.id(tx, LedgerAccount::Mis(account, token))?)?;
                     ctx.conversion = Some((account, token, open));
                 }
                 Event::AccountRisk { account, reserved, margin } => {
                     ctx.reported_risk.insert(account, (reserved, margin));
-                    post_block(tx, &mut ctx, account, reserved, margin)?;
+                    post_block(tx, &mut self.ids, &mut ctx, account, reserved, margin)?;
                 }
                 Event::Rejected {
                     kind: kind @ (CommandKind::Deposit | CommandKind::Withdraw),
@@ -281,25 +313,26 @@ impl FundsService {
         // The engine reports each touched account's new cash and blocked cash: the ledger must
         // agree (module docs, "The engine's cash and the ledger").
         for (&account, &cash) in &ctx.reported_cash {
-            let b = ledger::balances(tx, account)?;
-            if b.cash != cash {
+            let (available, reserved, margin) = self.client_balances(tx, account)?;
+            if available + reserved + margin != cash {
                 return Err(invariant(
                     batch.seq,
                     &format!(
-                        "account {account}: ledger cash {} + reserved {} + margin {} = {}, engine cash {cash}",
-                        b.available, b.reserved, b.margin, b.cash
+                        "account {account}: ledger cash {available} + reserved {reserved} + margin {margin} = {}, \
+                         engine cash {cash}",
+                        available + reserved + margin
                     ),
                 ));
             }
         }
-        for (&account, &(reserved, margin)) in &ctx.reported_risk {
-            let b = ledger::balances(tx, account)?;
-            if (b.reserved, b.margin) != (reserved, margin) {
+        for (&account, &engine) in &ctx.reported_risk {
+            let (_, reserved, margin) = self.client_balances(tx, account)?;
+            if (reserved, margin) != engine {
                 return Err(invariant(
                     batch.seq,
                     &format!(
-                        "account {account}: ledger reserved {} and margin {}, engine {reserved} and {margin}",
-                        b.reserved, b.margin
+                        "account {account}: ledger reserved {reserved} and margin {margin}, engine {} and {}",
+                        engine.0, engine.1
                     ),
                 ));
             }
@@ -310,6 +343,29 @@ impl FundsService {
             }
         }
         Ok(())
+    }
+}
+
+impl FundsService {
+    /// A client's (free cash, reserved, margin) in the ledger.
+    fn client_balances(&mut self, tx: &Connection, account: AccountId) -> Result<(i64, i64, i64), FundsError> {
+        Ok((
+            balance_of(tx, self.ids.id(tx, LedgerAccount::Cash(account))?)?,
+            balance_of(tx, self.ids.id(tx, LedgerAccount::Reserved(account))?)?,
+            balance_of(tx, self.ids.id(tx, LedgerAccount::Margin(account))?)?,
+        ))
+    }
+
+    /// The account fees are paid to (the engine's default schedule names account 0).
+    fn fee_account(&mut self, tx: &Connection) -> Result<AccountId, FundsError> {
+        if let Some(account) = self.fee_account {
+            return Ok(account);
+        }
+        let account = fee_account(tx)?;
+        if !self.fee_schedule_pending {
+            self.fee_account = Some(account);
+        }
+        Ok(account)
     }
 }
 
@@ -362,10 +418,16 @@ fn fee_account(conn: &Connection) -> Result<AccountId, FundsError> {
 }
 
 /// One fill: the traded value from buyer to seller, then the fees to the fee account.
-fn post_trade(tx: &Connection, ctx: &mut BatchCtx, t: &Trade) -> Result<(), FundsError> {
-    let leg = |account: AccountId, product: Product| match product {
-        Product::Cnc => cash_account(tx, account),
-        Product::Mis => mis_account(tx, account, t.token),
+fn post_trade(
+    tx: &Connection,
+    ids: &mut AccountIds,
+    ctx: &mut BatchCtx,
+    t: &Trade,
+    fee_account: AccountId,
+) -> Result<(), FundsError> {
+    let mut leg = |account: AccountId, product: Product| match product {
+        Product::Cnc => ids.id(tx, LedgerAccount::Cash(account)),
+        Product::Mis => ids.id(tx, LedgerAccount::Mis(account, t.token)),
     };
     let buyer = leg(t.buy_account, t.buy_product)?;
     let seller = leg(t.sell_account, t.sell_product)?;
@@ -382,9 +444,9 @@ fn post_trade(tx: &Connection, ctx: &mut BatchCtx, t: &Trade) -> Result<(), Fund
         if t.buy_fee < 0 || t.sell_fee < 0 {
             return Err(invariant(ctx.seq, &format!("trade {} has a negative fee", t.trade_id)));
         }
-        let fees = cash_account(tx, fee_account(tx)?)?;
-        let buyer_cash = cash_account(tx, t.buy_account)?;
-        let seller_cash = cash_account(tx, t.sell_account)?;
+        let fees = ids.id(tx, LedgerAccount::Cash(fee_account))?;
+        let buyer_cash = ids.id(tx, LedgerAccount::Cash(t.buy_account))?;
+        let seller_cash = ids.id(tx, LedgerAccount::Cash(t.sell_account))?;
         let memo = format!("brokerage, trade {}", t.trade_id);
         let mut h = ctx.header(EntryKind::Fee, &memo);
         h.token = Some(t.token);
@@ -402,8 +464,10 @@ fn post_trade(tx: &Connection, ctx: &mut BatchCtx, t: &Trade) -> Result<(), Fund
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn post_deposit_or_withdrawal(
     tx: &Connection,
+    ids: &mut AccountIds,
     ctx: &mut BatchCtx,
     account: AccountId,
     delta: i64,
@@ -434,8 +498,8 @@ fn post_deposit_or_withdrawal(
         }
         None => None,
     };
-    let cash = cash_account(tx, account)?;
-    let bank = ledger::account_id(tx, BANK)?.ok_or_else(|| invariant(ctx.seq, "no bank account"))?;
+    let cash = ids.id(tx, LedgerAccount::Cash(account))?;
+    let bank = ids.id(tx, LedgerAccount::Bank)?;
     let memo = match &request {
         Some(r) => format!("{} {}", request_kind.code(), r.reference),
         None => request_kind.code().to_string(),
@@ -502,19 +566,19 @@ fn on_funds_rejected(
 /// one entry.
 fn post_block(
     tx: &Connection,
+    ids: &mut AccountIds,
     ctx: &mut BatchCtx,
     account: AccountId,
     reserved: i64,
     margin: i64,
 ) -> Result<(), FundsError> {
-    let b = ledger::balances(tx, account)?;
-    let (reserved_delta, margin_delta) = (reserved - b.reserved, margin - b.margin);
+    let reserved_id = ids.id(tx, LedgerAccount::Reserved(account))?;
+    let margin_id = ids.id(tx, LedgerAccount::Margin(account))?;
+    let (reserved_delta, margin_delta) = (reserved - balance_of(tx, reserved_id)?, margin - balance_of(tx, margin_id)?);
     if reserved_delta == 0 && margin_delta == 0 {
         return Ok(());
     }
-    let cash = cash_account(tx, account)?;
-    let reserved_id = blocked_account(tx, BlockedKind::Reserved, account)?;
-    let margin_id = blocked_account(tx, BlockedKind::Margin, account)?;
+    let cash = ids.id(tx, LedgerAccount::Cash(account))?;
     // A positive delta blocks more: the blocked account is credited, free cash debited.
     let line = |id: i64, delta: i64| if delta >= 0 { (id, Side::Credit, delta) } else { (id, Side::Debit, -delta) };
     let freed = -(reserved_delta + margin_delta);
@@ -529,21 +593,22 @@ fn post_block(
 /// the client's cash.
 fn post_mis_close(
     tx: &Connection,
+    ids: &mut AccountIds,
     ctx: &mut BatchCtx,
     kind: EntryKind,
     account: AccountId,
     token: Token,
     delta: i64,
 ) -> Result<(), FundsError> {
-    let clearing = mis_account(tx, account, token)?;
-    let open = ledger::balance(tx, &ledger::mis_code(account, token))?;
+    let clearing = ids.id(tx, LedgerAccount::Mis(account, token))?;
+    let open = balance_of(tx, clearing)?;
     if open != delta {
         return Err(invariant(
             ctx.seq,
             &format!("account {account} token {token}: closing an MIS position worth {open} for {delta}"),
         ));
     }
-    let cash = cash_account(tx, account)?;
+    let cash = ids.id(tx, LedgerAccount::Cash(account))?;
     let memo = format!("{} {}", kind.code().replace('_', " "), token);
     let mut h = ctx.header(kind, &memo);
     h.engine_account = Some(account);
@@ -577,8 +642,16 @@ impl Service for FundsService {
     }
 
     fn after_commit(&mut self, conn: &Connection) -> Result<(), ServiceError> {
+        self.ids.committed();
+        self.fee_schedule_pending = false;
         self.submit_pending(conn)?;
         Ok(())
+    }
+
+    fn rolled_back(&mut self) {
+        self.ids.rolled_back();
+        self.fee_account = None;
+        self.fee_schedule_pending = false;
     }
 
     fn on_idle(&mut self, conn: &Connection) -> Result<(), ServiceError> {

@@ -9,10 +9,10 @@
 //!
 //! - an entry is born `unbalanced = 1`, a dangling reference that SQLite counts as a deferred
 //!   violation;
-//! - after every line insert, a trigger recomputes the flag from the entry's lines: it becomes 0
-//!   only when there are at least two lines and debits equal credits;
-//! - a trigger refuses any other change to an entry, and refuses setting the flag to anything but
-//!   what its lines say, so the flag cannot be forged;
+//! - after every line insert, a trigger updates the flag from the entry's lines: it becomes 0
+//!   only when there are at least two lines and debits equal credits (see [`TRIGGERS`]);
+//! - a trigger refuses any other change to an entry, and another refuses setting the flag to
+//!   anything but what its lines say, so the flag cannot be forged;
 //! - lines and entries can be neither updated nor deleted; a line added later to a balanced entry
 //!   flips it back to unbalanced.
 //!
@@ -121,7 +121,6 @@ CREATE TABLE IF NOT EXISTS journal_entries (
                    REFERENCES ledger_balance_guard (unbalanced) DEFERRABLE INITIALLY DEFERRED,
     UNIQUE (seq, ordinal)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS journal_entries_ts ON journal_entries (ts_ns);
 
 CREATE TABLE IF NOT EXISTS journal_lines (
     entry_id   INTEGER NOT NULL REFERENCES journal_entries (id),
@@ -133,18 +132,6 @@ CREATE TABLE IF NOT EXISTS journal_lines (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS journal_lines_account ON journal_lines (account_id, entry_id);
 
-CREATE TRIGGER IF NOT EXISTS journal_lines_posted AFTER INSERT ON journal_lines
-BEGIN
-    UPDATE journal_entries
-       SET unbalanced = (SELECT CASE WHEN COUNT(*) >= 2
-                                      AND SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) = 0
-                                     THEN 0 ELSE 1 END
-                           FROM journal_lines WHERE entry_id = NEW.entry_id)
-     WHERE id = NEW.entry_id;
-    UPDATE ledger_accounts
-       SET balance = balance + CASE WHEN NEW.side = normal_side THEN NEW.amount ELSE -NEW.amount END
-     WHERE id = NEW.account_id;
-END;
 CREATE TRIGGER IF NOT EXISTS journal_lines_immutable BEFORE UPDATE ON journal_lines
 BEGIN
     SELECT RAISE(ABORT, 'journal lines are immutable');
@@ -153,7 +140,39 @@ CREATE TRIGGER IF NOT EXISTS journal_lines_kept BEFORE DELETE ON journal_lines
 BEGIN
     SELECT RAISE(ABORT, 'journal lines cannot be deleted');
 END;
-CREATE TRIGGER IF NOT EXISTS journal_entries_immutable BEFORE UPDATE ON journal_entries
+CREATE TRIGGER IF NOT EXISTS journal_entries_kept BEFORE DELETE ON journal_entries
+BEGIN
+    SELECT RAISE(ABORT, 'journal entries cannot be deleted');
+END;
+"#;
+
+/// The triggers that keep `unbalanced` and the cached balances true, recreated at every start so
+/// that a database made by an earlier version gets the current definitions.
+///
+/// A line's amount is positive, so a line added to a balanced entry always unbalances it, and an
+/// unbalanced entry can only become balanced when its lines say so: the posting trigger flips the
+/// flag in exactly those two cases, so a balanced two-line entry costs one recount of its lines
+/// per line. Any update that touches the flag must agree with the lines; any update of another
+/// column is refused.
+const TRIGGERS: &str = r#"
+DROP INDEX IF EXISTS journal_entries_ts;
+DROP TRIGGER IF EXISTS journal_lines_posted;
+CREATE TRIGGER journal_lines_posted AFTER INSERT ON journal_lines
+BEGIN
+    UPDATE journal_entries
+       SET unbalanced = 1 - unbalanced
+     WHERE id = NEW.entry_id
+       AND (unbalanced = 0
+            OR (SELECT COUNT(*) >= 2 AND SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) = 0
+                  FROM journal_lines WHERE entry_id = NEW.entry_id));
+    UPDATE ledger_accounts
+       SET balance = balance + CASE WHEN NEW.side = normal_side THEN NEW.amount ELSE -NEW.amount END
+     WHERE id = NEW.account_id;
+END;
+DROP TRIGGER IF EXISTS journal_entries_immutable;
+CREATE TRIGGER journal_entries_immutable
+    BEFORE UPDATE OF id, seq, ordinal, ts_ns, kind, engine_account, token, trade_id, request_id, memo
+    ON journal_entries
 BEGIN
     SELECT RAISE(ABORT, 'journal entries are immutable')
      WHERE NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq OR NEW.ordinal IS NOT OLD.ordinal
@@ -161,15 +180,15 @@ BEGIN
         OR NEW.engine_account IS NOT OLD.engine_account OR NEW.token IS NOT OLD.token
         OR NEW.trade_id IS NOT OLD.trade_id OR NEW.request_id IS NOT OLD.request_id
         OR NEW.memo IS NOT OLD.memo;
-    SELECT RAISE(ABORT, 'an entry is balanced only when its lines are')
-     WHERE NEW.unbalanced IS NOT (SELECT CASE WHEN COUNT(*) >= 2
-                                               AND SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) = 0
-                                              THEN 0 ELSE 1 END
-                                    FROM journal_lines WHERE entry_id = NEW.id);
 END;
-CREATE TRIGGER IF NOT EXISTS journal_entries_kept BEFORE DELETE ON journal_entries
+DROP TRIGGER IF EXISTS journal_entries_flag;
+CREATE TRIGGER journal_entries_flag BEFORE UPDATE OF unbalanced ON journal_entries
+    WHEN NEW.unbalanced IS NOT (SELECT CASE WHEN COUNT(*) >= 2
+                                             AND SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) = 0
+                                            THEN 0 ELSE 1 END
+                                  FROM journal_lines WHERE entry_id = NEW.id)
 BEGIN
-    SELECT RAISE(ABORT, 'journal entries cannot be deleted');
+    SELECT RAISE(ABORT, 'an entry is balanced only when its lines are');
 END;
 "#;
 
@@ -187,5 +206,6 @@ pub fn migrate(conn: &Connection) -> Result<(), FundsError> {
         return Err(FundsError::OldSchema);
     }
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(TRIGGERS)?;
     Ok(())
 }

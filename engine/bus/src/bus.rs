@@ -135,9 +135,16 @@ impl Bus {
         AeronCommandSink::new(self)
     }
 
-    /// A service's feed: live events plus replay on request.
+    /// A feed of live events plus replay on request, tethered: while it falls behind, the
+    /// engine's publisher waits for it (the gateway, tools, tests).
     pub fn event_feed(&self) -> Result<AeronEventFeed, BusError> {
-        AeronEventFeed::new(self)
+        AeronEventFeed::new(self, true)
+    }
+
+    /// A service's feed: untethered unless `bus.service_feed_tethered` (see [`BusConfig`]), so
+    /// a service that falls behind catches up through replay instead of stalling the engine.
+    pub fn service_feed(&self) -> Result<AeronEventFeed, BusError> {
+        AeronEventFeed::new(self, self.inner.config.service_feed_tethered)
     }
 
     /// Serves replay requests from the event log in `events_dir` on its own thread.
@@ -173,6 +180,12 @@ pub(crate) fn validate(config: &BusConfig) -> Result<(), BusError> {
         return Err(BusError::Config(format!("bus.term_length {term}: expected a power of two from 64 KiB to 1 GiB")));
     }
     Ok(())
+}
+
+/// `channel` with `params` (`key=value`, joined by `|`) added to its URI.
+pub(crate) fn with_params(channel: &str, params: &str) -> String {
+    let separator = if channel.contains('?') { '|' } else { '?' };
+    format!("{channel}{separator}{params}")
 }
 
 fn c_channel(channel: &str) -> Result<CString, BusError> {

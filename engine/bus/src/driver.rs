@@ -175,6 +175,10 @@ impl Drop for EmbeddedDriver {
 struct DriverSettings {
     timeout: Duration,
     term_length: usize,
+    /// How often the driver's conductor runs its timed checks, among them cutting loose an
+    /// untethered subscriber that lags (Aeron's default, 1 s, would make
+    /// `bus.untethered_window_limit_ms` a second at least).
+    timer_interval: Duration,
 }
 
 impl From<&BusConfig> for DriverSettings {
@@ -182,6 +186,7 @@ impl From<&BusConfig> for DriverSettings {
         DriverSettings {
             timeout: Duration::from_millis(config.timeout_ms.max(1_000)),
             term_length: config.term_length as usize,
+            timer_interval: Duration::from_millis((config.untethered_window_limit_ms / 5).clamp(1, 1_000)),
         }
     }
 }
@@ -200,6 +205,7 @@ fn start_driver(dir: &CString, s: &DriverSettings) -> Result<AeronDriver, String
     step("publication_connection_timeout_ns", ctx.set_publication_connection_timeout_ns(timeout_ns))?;
     // Aeron requires the unblock timeout to exceed the client liveness timeout.
     step("publication_unblock_timeout_ns", ctx.set_publication_unblock_timeout_ns(2 * timeout_ns))?;
+    step("timer_interval_ns", ctx.set_timer_interval_ns(s.timer_interval.as_nanos() as u64))?;
     step("term_buffer_length", ctx.set_term_buffer_length(s.term_length))?;
     step("ipc_term_buffer_length", ctx.set_ipc_term_buffer_length(s.term_length))?;
     let driver = AeronDriver::new(&ctx).map_err(|e| format!("driver init: {e}"))?;

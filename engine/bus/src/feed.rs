@@ -11,7 +11,7 @@ use engine_proto::decode_batch;
 use rusteron_client::{AeronOfferError, AeronPublication, AeronSubscription};
 use services_core::{EventBatch, EventFeed, FeedError};
 
-use crate::bus::{Backoff, Bus, BusError};
+use crate::bus::{with_params, Backoff, Bus, BusError};
 use crate::reassembly::Reassembler;
 use crate::replay::{decode_response, encode_request, ReplayRequest, ReplayResponse};
 
@@ -78,6 +78,8 @@ pub struct AeronEventFeed {
     /// The seq delivered next; `None` until a replay is asked for or a first live batch arrives.
     next: Option<u64>,
     state: State,
+    /// Whether the live stream had a publisher at the last poll.
+    live_was_connected: bool,
     ready: VecDeque<EventBatch>,
     held: VecDeque<EventBatch>,
     /// Consecutive replays that brought nothing new (backs off re-requests).
@@ -92,9 +94,15 @@ pub struct AeronEventFeed {
 }
 
 impl AeronEventFeed {
-    pub fn new(bus: &Bus) -> Result<AeronEventFeed, BusError> {
+    /// `tethered`: whether this subscription may hold the publisher back (`aeron:ipc` only).
+    pub fn new(bus: &Bus, tethered: bool) -> Result<AeronEventFeed, BusError> {
         let c = bus.config();
-        let live = bus.add_subscription(&c.events_channel, c.events_stream)?;
+        let channel = if tethered || !c.events_channel.starts_with("aeron:ipc") {
+            c.events_channel.clone()
+        } else {
+            with_params(&c.events_channel, "tether=false")
+        };
+        let live = bus.add_subscription(&channel, c.events_stream)?;
         let responses = bus.add_subscription(&c.replay_response_channel, c.replay_response_stream)?;
         let requests = bus.add_publication(&c.replay_request_channel, c.replay_request_stream)?;
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -110,6 +118,7 @@ impl AeronEventFeed {
             next_request: 1,
             next: None,
             state: State::Live,
+            live_was_connected: false,
             ready: VecDeque::new(),
             held: VecDeque::new(),
             fruitless: 0,
@@ -200,6 +209,17 @@ impl AeronEventFeed {
     }
 
     fn poll_live(&mut self) -> usize {
+        // Back after a time without the live stream (an untethered subscriber cut loose and
+        // rejoined, or the engine restarted): batches may have gone by unseen, and until the
+        // next one arrives nothing would show the gap, so ask the event log now.
+        let connected = self.live.is_connected();
+        if connected && !self.live_was_connected {
+            if let (Some(next), State::Live) = (self.next, &self.state) {
+                tracing::debug!(next, "the live stream is back; replaying what it may have missed");
+                self.start_replay(next, Duration::ZERO);
+            }
+        }
+        self.live_was_connected = connected;
         let mut incoming = std::mem::take(&mut self.incoming);
         let assembler = &mut self.live_assembler;
         let stats = &*self.stats;

@@ -9,7 +9,7 @@ use engine_node::output::EventOutput;
 use engine_proto::encode_batch;
 use rusteron_client::AeronPublication;
 
-use crate::bus::{Bus, BusError};
+use crate::bus::{with_params, Bus, BusError};
 use crate::offer::{offer, Offered};
 
 /// What the event output did with the batches it was given. Every batch is counted once.
@@ -49,7 +49,21 @@ pub struct AeronEventOutput {
 impl AeronEventOutput {
     pub fn new(bus: &Bus) -> Result<AeronEventOutput, BusError> {
         let c = bus.config();
-        let publication = bus.add_publication(&c.events_channel, c.events_stream)?;
+        // How long an untethered subscriber may lag a window behind before it is cut loose, and
+        // how long it then rests before it rejoins (bus.untethered_*; tethered ones are not cut).
+        let channel = if c.events_channel.starts_with("aeron:ipc") {
+            with_params(
+                &c.events_channel,
+                &format!(
+                    "untethered-window-limit-timeout={}ms|untethered-resting-timeout={}ms",
+                    c.untethered_window_limit_ms.max(1),
+                    c.untethered_resting_ms.max(1)
+                ),
+            )
+        } else {
+            c.events_channel.clone()
+        };
+        let publication = bus.add_publication(&channel, c.events_stream)?;
         Ok(AeronEventOutput {
             publication,
             buf: Vec::with_capacity(4096),

@@ -584,3 +584,81 @@ fn directories_of_killed_drivers_are_swept() {
     assert!(live.dir().exists(), "a live driver's directory stays");
     std::fs::remove_dir_all(&foreign).expect("clean up");
 }
+
+/// Publishes `count` logged batches as fast as the bus takes them, with a gateway's feed keeping
+/// up, while a service's feed is stalled (not polled) after its first 100 batches; then lets the
+/// service's feed run (for up to `catch_up_within`).
+/// Returns the publisher's stats and what the feed delivered.
+fn publish_past_a_stalled_service(
+    config: &BusConfig,
+    count: u64,
+    catch_up_within: Duration,
+) -> (Arc<engine_bus::OutputStats>, Vec<EventBatch>, Arc<engine_bus::FeedStats>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events_dir = dir.path().join("events");
+    let bus = Bus::embedded(config).expect("bus");
+    let _server = bus.replay_server(&events_dir).expect("replay server");
+    let batches = Batches::new();
+    let mut feed = bus.service_feed().expect("feed");
+    let mut output = bus.event_output().expect("output");
+    // The gateway: a tethered feed that keeps up (Aeron measures an untethered subscriber's lag
+    // against the fastest one).
+    let done = Arc::new(AtomicBool::new(false));
+    let gateway = {
+        let (mut gateway_feed, done) = (bus.event_feed().expect("gateway feed"), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                seen.clear();
+                gateway_feed.poll(&mut seen, 4096, Duration::from_millis(5)).expect("gateway poll");
+            }
+        })
+    };
+    assert!(wait_until(WAIT, || output.is_connected() && feed.is_replay_connected()), "connected");
+    feed.replay_from(1).expect("start at seq 1, as a service runner does");
+    let mut log = event_log(&events_dir, 0);
+    let mut buf = Vec::new();
+    let mut got = Vec::new();
+    for seq in 1..=count {
+        let b = batches.batch(seq);
+        log_batch(&mut log, &b, &mut buf);
+        if seq % 64 == 0 || seq == count {
+            log.commit().expect("commit");
+        }
+        output.publish(b.seq, b.ts_ns, &b.events);
+        if seq <= 100 {
+            log.commit().expect("commit");
+            poll_until(&mut feed, &mut got, seq as usize, WAIT).expect("poll");
+        }
+    }
+    log.commit().expect("commit");
+    poll_until(&mut feed, &mut got, count as usize, catch_up_within).expect("poll");
+    feed.poll(&mut got, 4096, Duration::from_millis(100)).expect("nothing more");
+    done.store(true, Ordering::Release);
+    gateway.join().expect("gateway thread");
+    (output.stats(), got, feed.stats())
+}
+
+/// A service that stops reading does not hold the engine's publisher back: its untethered
+/// subscription is cut loose once it lags a window behind, and it fills what it missed from the
+/// event log. A tethered one (the control) back-pressures the publisher.
+#[test]
+fn a_stalled_service_does_not_hold_the_publisher_back_and_catches_up_through_replay() {
+    const COUNT: u64 = 20_000;
+    let small_window =
+        BusConfig { term_length: 256 << 10, untethered_window_limit_ms: 50, untethered_resting_ms: 100, ..config() };
+    let batches = Batches::new();
+
+    // Untethered (the default): every batch published, none given up on.
+    let (output, got, feed) = publish_past_a_stalled_service(&small_window, COUNT, Duration::from_secs(60));
+    assert_eq!(output.published.load(Ordering::Relaxed), COUNT, "{output:?}");
+    assert_eq!(output.not_delivered(), 0, "the publisher was never held back past its retry time: {output:?}");
+    assert_eq!(got.len() as u64, COUNT, "{feed:?}");
+    assert_contiguous(&got, &batches);
+    assert!(feed.replayed.load(Ordering::Relaxed) > 0, "what the stall missed came by replay: {feed:?}");
+
+    // Tethered, with a publisher that gives up after 5 ms: the stall holds it back.
+    let tethered = BusConfig { service_feed_tethered: true, publish_retry_ms: 5, ..small_window };
+    let (output, _, _) = publish_past_a_stalled_service(&tethered, 1_000, Duration::from_millis(200));
+    assert!(output.back_pressured.load(Ordering::Relaxed) > 0, "a tethered stall holds the publisher: {output:?}");
+}

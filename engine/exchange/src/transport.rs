@@ -18,7 +18,7 @@ impl BusTransport {
 
 impl Transport for BusTransport {
     fn feed(&self, _service: ServiceName) -> Result<Box<dyn EventFeed>, String> {
-        Ok(Box::new(self.bus.event_feed().map_err(|e| e.to_string())?))
+        Ok(Box::new(self.bus.service_feed().map_err(|e| e.to_string())?))
     }
     fn sink(&self) -> Result<Box<dyn CommandSink>, String> {
         Ok(Box::new(self.bus.command_sink().map_err(|e| e.to_string())?))

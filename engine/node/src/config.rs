@@ -136,6 +136,15 @@ pub struct BusConfig {
     pub publish_retry_ms: u64,
     /// How long a command sink retries before it reports back-pressure to its caller.
     pub submit_retry_ms: u64,
+    /// Whether the services' subscriptions to an `aeron:ipc` events stream may hold the engine's
+    /// publisher back (Aeron's tether). Default false: a service that falls more than a
+    /// publication window behind is cut loose after `untethered_window_limit_ms`, rejoins the
+    /// live stream `untethered_resting_ms` later and fills the gap from the event log through
+    /// replay, so a slow service never stalls the exchange. The gateway's subscription stays
+    /// tethered: it answers the orders. Over UDP, flow control decides instead.
+    pub service_feed_tethered: bool,
+    pub untethered_window_limit_ms: u64,
+    pub untethered_resting_ms: u64,
 }
 
 impl Default for BusConfig {
@@ -154,6 +163,9 @@ impl Default for BusConfig {
             term_length: 16 << 20,
             publish_retry_ms: 1_000,
             submit_retry_ms: 50,
+            service_feed_tethered: false,
+            untethered_window_limit_ms: 200,
+            untethered_resting_ms: 500,
         }
     }
 }

@@ -33,11 +33,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use engine_core::{
-    AccountLimits, Command, Event, FeeSchedule, InstrumentSpec, NewOrder, OrderType, Product, Side, Symbol, Validity,
-};
+use engine_core::{Command, Event, NewOrder, OrderType, Product, Side, Validity};
 use hdrhistogram::Histogram;
-use services_core::testkit::{run_engine, FEE_ACCOUNT, INFY, TCS, TS0};
+use services_core::testkit::{day_setup, run_engine, INFY, TCS, TS0};
 use services_core::{CommandSink, EventBatch, EventFeed, FeedError, MemoryFeed, Service, ServiceRunner, SinkError};
 
 const USAGE: &str =
@@ -116,29 +114,7 @@ struct Stream {
 }
 
 fn setup_commands(accounts: u32) -> Vec<Command> {
-    let mut c = Vec::new();
-    for (token, sym, reference) in [(INFY, "INFY", 150_000), (TCS, "TCS", 350_000)] {
-        c.push(Command::AddInstrument(InstrumentSpec {
-            token,
-            symbol: Symbol::new(sym).unwrap_or_default(),
-            tick: 5,
-            lot: 1,
-            band_bps: 1_000,
-            reference_price: reference,
-            mis_leverage: 5,
-        }));
-    }
-    c.push(Command::CreateAccount { account: FEE_ACCOUNT, limits: AccountLimits::default() });
-    c.push(Command::SetFeeSchedule(FeeSchedule { bps: 3, cap: 2_000, fee_account: FEE_ACCOUNT }));
-    for account in 1..=accounts {
-        c.push(Command::CreateAccount { account, limits: AccountLimits::default() });
-        c.push(Command::ActivateAccount { account });
-        c.push(Command::Deposit { client_ref: 0, account, amount: 10_000_000_000 });
-        c.push(Command::DepositHoldings { account, token: INFY, qty: 50_000 });
-        c.push(Command::DepositHoldings { account, token: TCS, qty: 20_000 });
-    }
-    c.push(Command::OpenSession);
-    c
+    day_setup(accounts, 10_000_000_000, 50_000, 20_000)
 }
 
 /// Pair `k`: account `k % n` and the next one trade 1..10 shares at one price near the reference,

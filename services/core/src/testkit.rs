@@ -43,10 +43,10 @@ pub const TCS: u32 = 2_953_217;
 /// The fee account in [`trading_day`].
 pub const FEE_ACCOUNT: u32 = 0;
 
-/// A small trading day: two instruments, a fee account, `accounts` funded traders (ids 1..)
-/// (₹1 crore and 5,000 INFY / 2,000 TCS each), then `orders` seeded orders of every kind (limit, market, SL, IOC, CNC and
-/// MIS, some crossing), a withdrawal or two, an MIS square-off and the session close.
-pub fn trading_day(accounts: u32, orders: usize, seed: u64) -> Vec<Command> {
+/// The start of a trading day: INFY and TCS, the fee account and its schedule (3 bps, capped at
+/// ₹20), `accounts` funded traders (ids 1..) with `cash` paise and `infy` / `tcs` shares each,
+/// and the session opened.
+pub fn day_setup(accounts: u32, cash: i64, infy: i64, tcs: i64) -> Vec<Command> {
     let mut c = Vec::new();
     for (token, sym, reference) in [(INFY, "INFY", 150_000), (TCS, "TCS", 350_000)] {
         c.push(Command::AddInstrument(InstrumentSpec {
@@ -64,11 +64,19 @@ pub fn trading_day(accounts: u32, orders: usize, seed: u64) -> Vec<Command> {
     for account in 1..=accounts {
         c.push(Command::CreateAccount { account, limits: AccountLimits::default() });
         c.push(Command::ActivateAccount { account });
-        c.push(Command::Deposit { client_ref: 0, account, amount: 1_000_000_000 });
-        c.push(Command::DepositHoldings { account, token: INFY, qty: 5_000 });
-        c.push(Command::DepositHoldings { account, token: TCS, qty: 2_000 });
+        c.push(Command::Deposit { client_ref: 0, account, amount: cash });
+        c.push(Command::DepositHoldings { account, token: INFY, qty: infy });
+        c.push(Command::DepositHoldings { account, token: TCS, qty: tcs });
     }
     c.push(Command::OpenSession);
+    c
+}
+
+/// A small trading day: [`day_setup`] with `accounts` traders (₹1 crore and 5,000 INFY / 2,000
+/// TCS each), then `orders` seeded orders of every kind (limit, market, SL, IOC, CNC and MIS, some
+/// crossing), a withdrawal or two, an MIS square-off and the session close.
+pub fn trading_day(accounts: u32, orders: usize, seed: u64) -> Vec<Command> {
+    let mut c = day_setup(accounts, 1_000_000_000, 5_000, 2_000);
     let mut x = seed | 1;
     let mut rand = move || {
         x ^= x << 13;

@@ -3,6 +3,9 @@
 //! over it, every service, and the gateway listening on 127.0.0.1 on a port the OS picks. Plus
 //! fixtures: instruments, an open session, traders with funds and holdings and the credentials
 //! a client logs in with.
+//!
+//! [`Stack::stop`] shuts it down and reports a part that failed to stop; dropping the stack
+//! (a test that panics, say) shuts it down the same way and only logs such failures.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -58,22 +61,24 @@ impl Trader {
     }
 }
 
-/// See the module documentation. [`Stack::stop`] shuts it down in order.
+/// See the module documentation. Fields drop in declaration order, after [`Drop::drop`] has
+/// stopped the gateway, the services and the node: the bus's clients before the bus, the data
+/// directory last.
 #[allow(missing_debug_implementations)]
 pub struct Stack {
-    pub dir: tempfile::TempDir,
-    pub bus: Bus,
-    pub config: engine_node::Config,
+    pub gateway: Option<Gateway>,
+    services: Option<services_host::Running>,
     control: Arc<engine_node::Control>,
     node: Option<std::thread::JoinHandle<anyhow::Result<engine_bus::BusRunReport>>>,
-    services: Option<services_host::Running>,
-    pub gateway: Option<Gateway>,
     pub addr: SocketAddr,
     pub sink: AeronCommandSink,
     pub feed: AeronEventFeed,
     pub users: Users,
     seen: Vec<EventBatch>,
     next_user: u32,
+    pub config: engine_node::Config,
+    pub bus: Bus,
+    pub dir: tempfile::TempDir,
 }
 
 /// The node's configuration for the stack: the values below, then `overrides` over them.
@@ -93,18 +98,24 @@ fn node_config(data: &Path, overrides: &[(&str, &str)]) -> engine_node::Config {
     engine_node::Config::load(None, env).expect("config")
 }
 
-/// An admin's claims, for setting up fixtures through the users library directly.
-fn operator() -> Claims {
+/// Claims of `user_id` with `roles` that never expire, for calling the users library directly
+/// (as that user, or as an operator).
+pub fn claims(user_id: &str, roles: &[Role]) -> Claims {
     Claims {
         iss: "exchange".into(),
-        sub: "OP0000".into(),
+        sub: user_id.into(),
         acc: 0,
-        roles: vec![Role::Admin],
+        roles: roles.to_vec(),
         api_key: String::new(),
         iat: 0,
         exp: u64::MAX,
         jti: String::new(),
     }
+}
+
+/// An admin's claims, for setting up fixtures through the users library directly.
+pub fn operator() -> Claims {
+    claims("OP0000", &[Role::Admin])
 }
 
 impl Stack {
@@ -134,7 +145,7 @@ impl Stack {
         let transport = Arc::new(crate::transport::BusTransport::new(bus.clone()));
         let services_config = ServicesConfig::default();
         let services = services_host::start(services, &services_config, dir.path(), transport).expect("services");
-        let mut sink = bus.command_sink().expect("sink");
+        let sink = bus.command_sink().expect("sink");
         assert!(engine_bus::wait_until(WAIT, || sink.is_connected()), "the node never subscribed to commands");
         let users =
             services_host::open_users(&services_config, dir.path(), Box::new(bus.command_sink().expect("sink")))
@@ -150,23 +161,26 @@ impl Stack {
         };
         let gateway = Gateway::start(&gateway_config, deps).expect("gateway");
         let addr = gateway.local_addr();
-        let mut feed = bus.event_feed().expect("feed");
+        // Untethered: the stack reads its feed only when a test waits for an event, and a
+        // tethered subscriber left unread for a publication window (some 40,000 orders) would
+        // hold the engine's publisher back; this one is cut loose instead and catches up through
+        // replay when it is read.
+        let mut feed = bus.service_feed().expect("feed");
         feed.replay_from(1).expect("replay");
-        let _ = &mut sink;
         Stack {
-            dir,
-            bus,
-            config,
+            gateway: Some(gateway),
+            services: Some(services),
             control,
             node: Some(node),
-            services: Some(services),
-            gateway: Some(gateway),
             addr,
             sink,
             feed,
             users,
             seen: Vec::new(),
             next_user: 1,
+            config,
+            bus,
+            dir,
         }
     }
 
@@ -267,14 +281,15 @@ impl Stack {
         self.apply(Command::OpenSession, "SessionOpened", |e| matches!(e, Event::SessionOpened));
     }
 
-    /// Registers a trader with verified KYC, an API key, `cash` paise and `holdings` (symbol,
-    /// shares); waits until the engine account is active and funded.
-    pub fn trader(&mut self, roles: &[Role], cash: i64, holdings: &[(Stock, i64)]) -> Trader {
+    /// Registers a user at `at` (unix seconds) and creates its API key then: enough to log in
+    /// at `at`, with no KYC and no engine account yet. `user_id` defaults to `TU0001`,
+    /// `TU0002`, ... (the stack's count of users, which also keeps names, e-mail addresses and
+    /// phone numbers apart). The returned trader has the role trader only.
+    pub fn user_at(&mut self, user_id: Option<&str>, at: u64) -> Trader {
         let n = self.next_user;
         self.next_user += 1;
-        let user_id = format!("TU{n:04}");
+        let user_id = user_id.map_or_else(|| format!("TU{n:04}"), str::to_string);
         let password = format!("correct horse battery {n}");
-        let now = services_users::unix_now();
         let reg = self
             .users
             .register(
@@ -285,20 +300,38 @@ impl Stack {
                     phone: &format!("+91987654{n:04}"),
                     password: &password,
                 },
-                now,
+                at,
             )
             .expect("register");
+        let code = services_users::totp::code_for(&reg.totp_secret, at).expect("totp");
+        let creds = self.users.create_api_key(&user_id, &password, &code, at).expect("api key");
+        Trader {
+            user_id,
+            password,
+            totp_secret: reg.totp_secret,
+            api_key: creds.api_key,
+            api_secret: creds.api_secret,
+            account: reg.account_id,
+            roles: vec![Role::Trader],
+        }
+    }
+
+    /// Registers a trader with verified KYC, an API key, `cash` paise and `holdings` (symbol,
+    /// shares); waits until the engine account is active and funded.
+    pub fn trader(&mut self, roles: &[Role], cash: i64, holdings: &[(Stock, i64)]) -> Trader {
+        // Registered, and its API key made, a TOTP step well before now, so the client's login
+        // in this step is not a reuse.
+        let now = services_users::unix_now();
+        let mut trader = self.user_at(None, now - 120);
+        let user_id = trader.user_id.clone();
         if !roles.is_empty() {
             self.users.bootstrap_roles(&user_id, roles, now).expect("roles");
         }
-        let me = Claims { sub: user_id.clone(), roles: vec![Role::Trader], ..operator() };
-        self.users.submit_kyc(&me, &user_id, &format!("ABCDE{n:04}F"), now).expect("submit kyc");
+        trader.roles = roles.to_vec();
+        let pan = format!("ABCDE{}F", &user_id[user_id.len() - 4..]);
+        self.users.submit_kyc(&claims(&user_id, &[Role::Trader]), &user_id, &pan, now).expect("submit kyc");
         self.users.review_kyc(&operator(), &user_id, KycDecision::Verify, now).expect("verify kyc");
-        // A TOTP step well before now, so the client's login in this step is not a reuse.
-        let then = now - 120;
-        let code = services_users::totp::code_for(&reg.totp_secret, then).expect("totp");
-        let creds = self.users.create_api_key(&user_id, &password, &code, then).expect("api key");
-        let account = reg.account_id;
+        let account = trader.account;
         let deadline = Instant::now() + WAIT;
         while self.users.engine_account(&user_id).expect("engine account").status
             != services_users::EngineStatus::Active
@@ -318,15 +351,7 @@ impl Stack {
                 |e| matches!(e, Event::HoldingsChanged { account: a, token: t, .. } if *a == account && *t == token),
             );
         }
-        Trader {
-            user_id,
-            password,
-            totp_secret: reg.totp_secret,
-            api_key: creds.api_key,
-            api_secret: creds.api_secret,
-            account,
-            roles: roles.to_vec(),
-        }
+        trader
     }
 
     pub fn deposit(&mut self, account: u32, amount: i64) {
@@ -337,17 +362,70 @@ impl Stack {
         );
     }
 
-    /// Stops the gateway, the services and the node, in that order.
+    /// Every event the engine has published so far, read from seq 1 on a fresh feed (the
+    /// stack's own feed is left where it is). A request the gateway answered after sending a
+    /// command was answered from that command's published events, so they are all here.
+    pub fn published_events(&self) -> Vec<Event> {
+        let mut feed = self.bus.event_feed().expect("feed");
+        feed.replay_from(1).expect("replay");
+        let deadline = Instant::now() + WAIT;
+        let (mut events, mut batches, mut last_seq, mut idle) = (Vec::new(), Vec::new(), 0, 0);
+        loop {
+            batches.clear();
+            let n = feed.poll(&mut batches, 1024, Duration::from_millis(50)).expect("poll");
+            for b in &batches {
+                if b.seq > last_seq {
+                    last_seq = b.seq;
+                    events.extend(b.events.iter().copied());
+                }
+            }
+            idle = if n == 0 && !feed.replaying() { idle + 1 } else { 0 };
+            if idle >= 4 {
+                return events;
+            }
+            assert!(Instant::now() < deadline, "the event log never caught up");
+        }
+    }
+
+    /// Stops the gateway, the services and the node, in that order, and panics if one of them
+    /// failed.
     pub fn stop(mut self) {
+        let failures = self.shutdown();
+        assert!(failures.is_empty(), "stopping the stack: {}", failures.join("; "));
+    }
+
+    /// Stops whatever still runs (the gateway, the services, then the node) and returns what
+    /// failed. A second call finds nothing running and returns nothing.
+    fn shutdown(&mut self) -> Vec<String> {
+        let mut failures = Vec::new();
         if let Some(g) = self.gateway.take() {
             g.stop();
         }
         if let Some(s) = self.services.take() {
-            s.stop().expect("services");
+            if let Err(e) = s.stop() {
+                failures.push(format!("services: {e}"));
+            }
         }
         self.control.shutdown.store(true, Ordering::Release);
         if let Some(node) = self.node.take() {
-            node.join().expect("node thread").expect("node");
+            match node.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => failures.push(format!("node: {e:#}")),
+                Err(_) => failures.push("node: the thread panicked".into()),
+            }
+        }
+        failures
+    }
+}
+
+impl Drop for Stack {
+    /// Shuts the stack down if [`Stack::stop`] did not. Dropping a running `services_host`
+    /// runtime waits for service loops that only a stop ends, and a node thread left running
+    /// would outlive its bus, so without this a test that panics would hang instead of failing.
+    /// Failures are logged, not raised: this may run while a panic unwinds.
+    fn drop(&mut self) {
+        for failure in self.shutdown() {
+            eprintln!("stack: stopping: {failure}");
         }
     }
 }

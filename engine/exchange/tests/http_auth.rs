@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use exchange::stack::{Stack, Trader, INFY, SBIN};
 use gateway::server::openapi::{document, listed_routes};
-use gateway_support::{auth, form, limit_order, session, session_at, user_at, user_pending_kyc, Client, Reply};
+use gateway_support::{auth, form, limit_order, session, session_at, user_pending_kyc, Client, Reply};
 use services_users::Role;
 
 const MISSING: &str = "Missing the `Authorization: token api_key:access_token` header.";
@@ -190,14 +190,16 @@ fn tampered(token: &str) -> String {
 
 #[test]
 fn authorization_matrix() {
-    gateway_support::run(|| Stack::start_with(gateway_support::unlimited()), authorization_matrix_on);
+    let mut stack = Stack::start_with(gateway_support::unlimited());
+    authorization_matrix_on(&mut stack);
+    stack.stop();
 }
 
 fn authorization_matrix_on(stack: &mut Stack) {
     stack.market();
     // A session two days old, long expired (Kite's sessions end at 06:00 IST the next day).
     let two_days_ago = services_users::unix_now() - 2 * 86_400;
-    let old = user_at(stack, "EX0001", 1, two_days_ago - 600);
+    let old = stack.user_at(Some("EX0001"), two_days_ago - 600);
     let expired = auth(&old, &session_at(stack, &old, two_days_ago));
     let owner = stack.trader(&[], 10_000_000, &[(INFY, 10)]);
     let trader = stack.trader(&[], 10_000_000, &[]);
@@ -346,7 +348,9 @@ fn filled(path: &str) -> String {
 
 #[test]
 fn every_listed_route_is_routed_and_documented() {
-    gateway_support::run(Stack::start, every_listed_route_is_routed_and_documented_on);
+    let mut stack = Stack::start();
+    every_listed_route_is_routed_and_documented_on(&mut stack);
+    stack.stop();
 }
 
 fn every_listed_route_is_routed_and_documented_on(stack: &mut Stack) {

@@ -6,7 +6,7 @@ mod gateway_support;
 
 use engine_core::{CommandKind, Event};
 use exchange::stack::{Stack, INFY};
-use gateway_support::{auth, engine_events, form, limit_order, session, Client, Reply, FORM};
+use gateway_support::{auth, form, limit_order, session, Client, Reply, FORM};
 
 /// A valid order with `changes` applied: a value replaces the field's, "" removes the field.
 fn order(changes: &[(&str, &str)]) -> String {
@@ -367,10 +367,9 @@ fn order_events(events: &[Event]) -> Vec<Event> {
 
 #[test]
 fn bad_input_is_refused_and_places_nothing() {
-    gateway_support::run(
-        || Stack::start_with(gateway_support::unlimited()),
-        bad_input_is_refused_and_places_nothing_on,
-    );
+    let mut stack = Stack::start_with(gateway_support::unlimited());
+    bad_input_is_refused_and_places_nothing_on(&mut stack);
+    stack.stop();
 }
 
 fn bad_input_is_refused_and_places_nothing_on(stack: &mut Stack) {
@@ -389,7 +388,7 @@ fn bad_input_is_refused_and_places_nothing_on(stack: &mut Stack) {
     // Nothing reached the engine, and the gateway's view holds nothing for the trader.
     assert_eq!(c.get("/orders", Some(&a)).data(), serde_json::json!([]));
     assert_eq!(c.get("/trades", Some(&a)).data(), serde_json::json!([]));
-    let none = order_events(&engine_events(stack));
+    let none = order_events(&stack.published_events());
     assert!(none.is_empty(), "{none:?}");
 
     // The same scan sees an order that is placed (with a charset in the content type, as some
@@ -402,7 +401,7 @@ fn bad_input_is_refused_and_places_nothing_on(stack: &mut Stack) {
         limit_order("INFY", "BUY", 1, "1400").as_bytes(),
     );
     let order_id: u64 = r.data()["order_id"].as_str().expect("order_id").parse().expect("a number");
-    let seen = order_events(&engine_events(stack));
+    let seen = order_events(&stack.published_events());
     assert!(matches!(seen.as_slice(), [Event::Accepted(a)] if a.order_id == order_id), "{seen:?}");
     assert_eq!(c.get("/orders", Some(&a)).data().as_array().map(Vec::len), Some(1));
 }

@@ -104,7 +104,9 @@ fn refill() {
 
 #[test]
 fn rate_limits_per_api_key() {
-    gateway_support::run(Stack::start, rate_limits_per_api_key_on);
+    let mut stack = Stack::start();
+    rate_limits_per_api_key_on(&mut stack);
+    stack.stop();
 }
 
 fn rate_limits_per_api_key_on(stack: &mut Stack) {

@@ -175,7 +175,9 @@ fn level(quantity: i64, price: i64) -> DepthEntry {
 
 #[test]
 fn ticker() {
-    gateway_support::run(|| Stack::start_with(gateway_support::unlimited()), ticker_on);
+    let mut stack = Stack::start_with(gateway_support::unlimited());
+    ticker_on(&mut stack);
+    stack.stop();
 }
 
 fn ticker_on(stack: &mut Stack) {

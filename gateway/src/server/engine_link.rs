@@ -4,6 +4,10 @@
 //! hands the waiter the engine's answer after the view has applied it, so a client that reads
 //! right after its answer sees its own order.
 //!
+//! A place request whose order needs a note (a tag, say) queues it with the [`Notes`] writer
+//! before it sends the command, and is answered once both the engine has answered and the note
+//! is committed.
+//!
 //! The event thread replays the event log from seq 1 on start, then follows it live.
 
 use std::collections::HashMap;
@@ -15,6 +19,7 @@ use engine_core::{Command, CommandKind, Event, OrderId, RejectReason};
 use services_core::{CommandSink, EventBatch, EventFeed, FeedError, SinkError};
 use tokio::sync::{broadcast, oneshot};
 
+use super::notes::{Note, Notes};
 use super::view::{Changes, View};
 use crate::envelope::{ApiError, ErrorType};
 use crate::kite::Variety;
@@ -66,6 +71,7 @@ pub struct EngineLink {
     pub updates: broadcast::Sender<Broadcast>,
     caught_up: AtomicBool,
     stop: AtomicBool,
+    pub notes: Notes,
 }
 
 impl std::fmt::Debug for EngineLink {
@@ -78,10 +84,18 @@ impl std::fmt::Debug for EngineLink {
 const BACK_PRESSURE_RETRIES: u32 = 50;
 
 impl EngineLink {
-    /// `ref_base` makes this gateway's client refs distinct from other senders' (its high bits).
-    pub fn new(sink: Box<dyn CommandSink>, ref_base: u64, answer_timeout: Duration) -> EngineLink {
+    /// `ref_base` makes this gateway's client refs distinct from other senders' and from
+    /// earlier runs' (its high bits). `loaded` are the notes on disk, for the view to attach on
+    /// replay; new ones go to `notes`.
+    pub fn new(
+        sink: Box<dyn CommandSink>,
+        ref_base: u64,
+        answer_timeout: Duration,
+        notes: Notes,
+        loaded: HashMap<u64, Note>,
+    ) -> EngineLink {
         EngineLink {
-            view: RwLock::new(View::new()),
+            view: RwLock::new(View::with_notes(loaded)),
             waiters: Mutex::new(Waiters::default()),
             sink: Mutex::new(sink),
             next_ref: AtomicU64::new(ref_base),
@@ -89,6 +103,7 @@ impl EngineLink {
             updates: broadcast::channel(4096).0,
             caught_up: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            notes,
         }
     }
 
@@ -144,7 +159,8 @@ impl EngineLink {
     }
 
     /// Sends `command` (whose client ref is `client_ref`) and waits for the engine's answer.
-    /// `cancel` names the order of a cancel command.
+    /// `cancel` names the order of a cancel command. A place command's note (`variety`, `tag`)
+    /// is written when the events would not give it back.
     pub async fn send_and_wait(
         &self,
         command: Command,
@@ -153,6 +169,13 @@ impl EngineLink {
         variety: Variety,
         tag: Option<String>,
     ) -> Result<Answer, ApiError> {
+        let note = match command {
+            Command::Place(ref order) => {
+                let note = Note { account: order.account, variety, tag: tag.clone() };
+                note.worth_keeping(order.disclosed).then(|| self.notes.put(client_ref, note))
+            }
+            _ => None,
+        };
         let (tx, rx) = oneshot::channel();
         {
             let mut w = self.waiters.lock().map_err(|_| internal("waiters"))?;
@@ -173,10 +196,25 @@ impl EngineLink {
         };
         if let Err(e) = self.send_from_async(&command) {
             forget();
+            if note.is_some() {
+                self.notes.forget(client_ref);
+            }
             return Err(e);
         }
         match tokio::time::timeout(self.answer_timeout, rx).await {
-            Ok(Ok(answer)) => Ok(answer),
+            Ok(Ok(answer)) => {
+                if let Some(committed) = note {
+                    if let Answer::Accepted(order_id) = answer {
+                        // The order stands either way: a client told otherwise would place it again.
+                        if !matches!(committed.await, Ok(true)) {
+                            tracing::warn!(order_id, "gateway: an order's tag and variety were not saved");
+                        }
+                    } else {
+                        self.notes.forget(client_ref);
+                    }
+                }
+                Ok(answer)
+            }
             _ => {
                 forget();
                 Err(ApiError::new(

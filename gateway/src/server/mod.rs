@@ -14,6 +14,7 @@
 mod admin;
 pub mod engine_link;
 mod http;
+pub mod notes;
 pub mod openapi;
 mod routes;
 pub mod view;
@@ -132,7 +133,7 @@ impl std::fmt::Debug for Deps {
     }
 }
 
-/// A running gateway. Dropping it without [`Gateway::stop`] leaves it running until exit.
+/// A running gateway. Dropping it stops it as [`Gateway::stop`] does.
 pub struct Gateway {
     addr: SocketAddr,
     link: Arc<EngineLink>,
@@ -182,8 +183,9 @@ impl Gateway {
     /// Starts the event thread, waits until the view has caught up with the event log, then
     /// listens.
     pub fn start(config: &GatewayConfig, deps: Deps) -> Result<Gateway, String> {
-        let ref_base = (1u64 << 63) | (rand_u32() as u64) << 31;
-        let link = Arc::new(EngineLink::new(deps.sink, ref_base, Duration::from_millis(config.answer_timeout_ms)));
+        let notes = notes::Notes::open(&deps.data_dir, rand_u32())?;
+        let answer_timeout = Duration::from_millis(config.answer_timeout_ms);
+        let link = Arc::new(EngineLink::new(deps.sink, notes.ref_base, answer_timeout, notes.notes, notes.loaded));
         let events = {
             let link = Arc::clone(&link);
             let feed = deps.feed;
@@ -208,15 +210,19 @@ impl Gateway {
         if config.workers > 0 {
             builder.worker_threads(config.workers);
         }
+        let stop_events = |e: String| {
+            link.stop();
+            e
+        };
         let runtime = builder
             .thread_name("gateway-http")
             .enable_all()
             .build()
-            .map_err(|e| format!("starting the gateway's runtime: {e}"))?;
+            .map_err(|e| stop_events(format!("starting the gateway's runtime: {e}")))?;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(&config.listen))
-            .map_err(|e| format!("gateway: listening on {}: {e}", config.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|e| stop_events(format!("gateway: listening on {}: {e}", config.listen)))?;
+        let addr = listener.local_addr().map_err(|e| stop_events(e.to_string()))?;
         let app = Arc::new(App::new(Arc::clone(&link), deps.users, config.clone(), deps.data_dir));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
@@ -238,9 +244,16 @@ impl Gateway {
         self.addr
     }
 
-    /// Stops listening, closes connections (waiting up to 5 s for requests in flight) and stops
-    /// the event thread.
-    pub fn stop(mut self) {
+    /// Stops listening, closes connections (waiting up to 5 s for requests in flight), stops
+    /// the event thread and flushes the order notes. Must not be called (nor the gateway
+    /// dropped) on one of its own async workers.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -251,6 +264,7 @@ impl Gateway {
         if let Some(events) = self.events.take() {
             let _ = events.join();
         }
+        self.link.notes.close();
     }
 }
 

@@ -6,7 +6,9 @@
 //!
 //! The view is rebuilt on start by replaying the event log from seq 1, so it keeps nothing on
 //! disk. What the engine does not know (an order's `tag` and variety, as the client sent them) is
-//! attached by the request that placed the order and does not survive a gateway restart.
+//! attached by the request that placed the order, and on replay from the order notes the
+//! gateway loaded at start (`notes`), joined to the order by the client ref its `Accepted`
+//! echoes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,6 +18,7 @@ use engine_core::{
 };
 use services_core::EventBatch;
 
+use super::notes::{implied_variety, Note};
 use crate::format::{DepthLevel, OrderRecord, QuoteRecord, TradeRecord, DEPTH_LEVELS};
 use crate::kite::{Exchange, OrderStatus, Variety};
 use crate::money::Decimal;
@@ -215,6 +218,8 @@ pub struct View {
     session_open: bool,
     last_seq: u64,
     last_ts_ns: u64,
+    /// Order notes loaded at start, by client ref, not yet attached to their orders.
+    notes: HashMap<u64, Note>,
 }
 
 fn cancel_message(reason: CancelReason) -> &'static str {
@@ -237,6 +242,12 @@ fn cancel_message(reason: CancelReason) -> &'static str {
 impl View {
     pub fn new() -> View {
         View::default()
+    }
+
+    /// A view that attaches `notes` (by client ref) to the orders they were written for as
+    /// their `Accepted` events arrive.
+    pub fn with_notes(notes: HashMap<u64, Note>) -> View {
+        View { notes, ..View::default() }
     }
 
     /// The seq of the last batch applied (0 before any).
@@ -319,8 +330,12 @@ impl View {
                     updated_ns: ts,
                     modified: false,
                 };
-                let variety = if a.disclosed > 0 { Variety::Iceberg } else { Variety::Regular };
-                self.orders.insert(a.order_id, OrderEntry { current: state, history: vec![state], variety, tag: None });
+                // A note joins its order by client ref, and only an order of the note's account.
+                let (variety, tag) = match self.notes.remove(&a.client_ref) {
+                    Some(note) if note.account == a.account => (note.variety, note.tag),
+                    _ => (implied_variety(a.disclosed), None),
+                };
+                self.orders.insert(a.order_id, OrderEntry { current: state, history: vec![state], variety, tag });
                 self.account_orders.entry(a.account).or_default().push(a.order_id);
                 changes.orders.push(a.order_id);
             }

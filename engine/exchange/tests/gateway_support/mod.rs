@@ -1,19 +1,17 @@
 //! Shared by the gateway's end-to-end tests (`http_auth`, `http_input`, `http_limits`,
-//! `ticker`): raw HTTP requests whatever their status, Kite's error envelope, sessions made
-//! through the users library at any moment (past ones included), and a scan of every event the
-//! engine has published.
+//! `http_smoke`, `order_notes`, `ticker`): raw HTTP requests whatever their status, Kite's error
+//! envelope, and sessions made through the users library at any moment (past ones included).
+//! The stack and its fixtures are `exchange::stack`.
 
 #![allow(dead_code)] // each test file uses a part of it
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use engine_core::Event;
-use exchange::stack::{Stack, Trader, WAIT};
+use exchange::stack::{claims, Stack, Trader};
 use gateway::server::{GatewayConfig, RateConfig};
 use serde_json::Value;
-use services_core::EventFeed;
-use services_users::{Claims, NewUser, Role};
+use services_users::Role;
 
 /// The gateway's defaults, on any free port, with rate limits too high to matter (for tests
 /// that are not about rate limits).
@@ -187,100 +185,12 @@ pub fn session(stack: &mut Stack, t: &Trader, nth: u64) -> String {
     session_at(stack, t, services_users::unix_now() + 30 * nth)
 }
 
-fn self_claims(user_id: &str) -> Claims {
-    Claims {
-        iss: "exchange".into(),
-        sub: user_id.into(),
-        acc: 0,
-        roles: vec![Role::Trader],
-        api_key: String::new(),
-        iat: 0,
-        exp: u64::MAX,
-        jti: String::new(),
-    }
-}
-
-/// A user registered at `then`, with an API key made then, and nothing else (no KYC, no engine
-/// account): enough to log in at `then` and hold a session of that day. `n` keeps ids, e-mail
-/// addresses and phone numbers apart from the stack's traders.
-pub fn user_at(stack: &mut Stack, user_id: &str, n: u32, then: u64) -> Trader {
-    let password = format!("another correct horse {n}");
-    let reg = stack
-        .users
-        .register(
-            &NewUser {
-                user_id: Some(user_id),
-                name: &format!("Other User {n}"),
-                email: &format!("other{n}@example.com"),
-                phone: &format!("+91912345{n:04}"),
-                password: &password,
-            },
-            then,
-        )
-        .expect("register");
-    let code = services_users::totp::code_for(&reg.totp_secret, then).expect("totp");
-    let creds = stack.users.create_api_key(user_id, &password, &code, then).expect("api key");
-    Trader {
-        user_id: user_id.to_string(),
-        password,
-        totp_secret: reg.totp_secret,
-        api_key: creds.api_key,
-        api_secret: creds.api_secret,
-        account: reg.account_id,
-        roles: vec![Role::Trader],
-    }
-}
-
-/// [`user_at`] now, with its KYC submitted and waiting for review.
+/// [`Stack::user_at`] 5 minutes ago, with its KYC submitted and waiting for review.
+/// `n` makes its PAN distinct.
 pub fn user_pending_kyc(stack: &mut Stack, user_id: &str, n: u32) -> Trader {
     let now = services_users::unix_now();
-    let t = user_at(stack, user_id, n, now - 300);
-    stack.users.submit_kyc(&self_claims(user_id), user_id, &format!("PQRST{n:04}K"), now).expect("submit kyc");
+    let t = stack.user_at(Some(user_id), now - 300);
+    let me = claims(user_id, &[Role::Trader]);
+    stack.users.submit_kyc(&me, user_id, &format!("PQRST{n:04}K"), now).expect("submit kyc");
     t
-}
-
-// --------------------------------------------------------------------------------- events
-
-/// Every event the engine has published so far, read from seq 1 on a fresh feed. A request the
-/// gateway answered after sending a command was answered from that command's published
-/// events, so they are all here.
-pub fn engine_events(stack: &Stack) -> Vec<Event> {
-    let mut feed = stack.bus.event_feed().expect("feed");
-    feed.replay_from(1).expect("replay");
-    let deadline = Instant::now() + WAIT;
-    let (mut events, mut batches, mut last_seq, mut idle) = (Vec::new(), Vec::new(), 0, 0);
-    loop {
-        batches.clear();
-        let n = feed.poll(&mut batches, 1024, Duration::from_millis(50)).expect("poll");
-        for b in &batches {
-            if b.seq > last_seq {
-                last_seq = b.seq;
-                events.extend(b.events.iter().copied());
-            }
-        }
-        idle = if n == 0 && !feed.replaying() { idle + 1 } else { 0 };
-        if idle >= 4 {
-            return events;
-        }
-        assert!(Instant::now() < deadline, "the event log never caught up");
-    }
-}
-
-/// Starts a stack with `start` and runs `test` on it, then stops the stack, also when the test
-/// fails: a stack dropped without [`Stack::stop`] never finishes dropping (its services' runtime
-/// waits for their loops), so a failing test would hang instead of failing. Stacks of one test
-/// binary start one at a time: a start competing with another on a small machine can fail
-/// (`open_db` sets SQLite's busy timeout only after switching to WAL, so opening the users
-/// database while the users service opens it can fail with "database is locked").
-pub fn run(start: impl FnOnce() -> Stack, test: impl FnOnce(&mut Stack)) {
-    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let mut stack = {
-        let _one_at_a_time = STARTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        start()
-    };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&mut stack)));
-    stack.stop();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
 }

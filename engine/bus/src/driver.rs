@@ -186,7 +186,7 @@ impl From<&BusConfig> for DriverSettings {
         DriverSettings {
             timeout: Duration::from_millis(config.timeout_ms.max(1_000)),
             term_length: config.term_length as usize,
-            timer_interval: Duration::from_millis((config.untethered_window_limit_ms / 5).clamp(1, 1_000)),
+            timer_interval: config.untethered_tick(),
         }
     }
 }

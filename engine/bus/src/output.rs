@@ -49,14 +49,16 @@ pub struct AeronEventOutput {
 impl AeronEventOutput {
     pub fn new(bus: &Bus) -> Result<AeronEventOutput, BusError> {
         let c = bus.config();
-        // How long an untethered subscriber may lag a window behind before it is cut loose, and
-        // how long it then rests before it rejoins (bus.untethered_*; tethered ones are not cut).
+        // How long an untethered subscriber may lag a window behind before it is cut loose, how
+        // long it then lingers and how long it rests before it rejoins (bus.untethered_*;
+        // tethered ones are never cut loose).
         let channel = if c.events_channel.starts_with("aeron:ipc") {
             with_params(
                 &c.events_channel,
                 &format!(
-                    "untethered-window-limit-timeout={}ms|untethered-resting-timeout={}ms",
+                    "untethered-window-limit-timeout={}ms|untethered-linger-timeout={}ms|untethered-resting-timeout={}ms",
                     c.untethered_window_limit_ms.max(1),
+                    c.untethered_tick().as_millis(),
                     c.untethered_resting_ms.max(1)
                 ),
             )

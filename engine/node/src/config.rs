@@ -138,13 +138,24 @@ pub struct BusConfig {
     pub submit_retry_ms: u64,
     /// Whether the services' subscriptions to an `aeron:ipc` events stream may hold the engine's
     /// publisher back (Aeron's tether). Default false: a service that falls more than a
-    /// publication window behind is cut loose after `untethered_window_limit_ms`, rejoins the
+    /// publication window behind is cut loose after `untethered_window_limit_ms` (it is
+    /// checked from three quarters of a window on, so with the default 16 MiB term a quarter
+    /// window, some 5,000 batches, is left before the publisher would wait), rejoins the
     /// live stream `untethered_resting_ms` later and fills the gap from the event log through
     /// replay, so a slow service never stalls the exchange. The gateway's subscription stays
     /// tethered: it answers the orders. Over UDP, flow control decides instead.
     pub service_feed_tethered: bool,
     pub untethered_window_limit_ms: u64,
     pub untethered_resting_ms: u64,
+}
+
+impl BusConfig {
+    /// How often the embedded driver runs its timed checks, and how long a subscriber cut loose
+    /// lingers (still holding the publisher) before it rests: a fifth of
+    /// `untethered_window_limit_ms`, from 1 ms to 1 s.
+    pub fn untethered_tick(&self) -> std::time::Duration {
+        std::time::Duration::from_millis((self.untethered_window_limit_ms / 5).clamp(1, 1_000))
+    }
 }
 
 impl Default for BusConfig {
@@ -164,7 +175,7 @@ impl Default for BusConfig {
             publish_retry_ms: 1_000,
             submit_retry_ms: 50,
             service_feed_tethered: false,
-            untethered_window_limit_ms: 200,
+            untethered_window_limit_ms: 50,
             untethered_resting_ms: 500,
         }
     }

@@ -384,9 +384,9 @@ impl EngineTally {
 }
 
 /// How far behind the engine each service was when the load stopped (its cursor against the
-/// last seq published), and how long they took to catch up (a tethered subscriber that falls a
-/// publication window behind holds the engine's publisher back, so this is where a service that
-/// cannot keep up shows).
+/// last seq published), and how long they took to catch up. A service that cannot keep up does
+/// not hold the engine back (its subscription is untethered: it is cut loose and catches up
+/// from the event log), so this is where it shows.
 fn services_lag(cursors: &[(ServiceName, ServiceDb)], engine_seq: &AtomicU64) -> String {
     let stopped = Instant::now();
     // The last answers' events are on their way to the event counter.

@@ -25,5 +25,11 @@ pub fn start(config: &Config, services: &ServicesConfig, bus: &Bus) -> anyhow::R
     let gateway = Gateway::start(&gateway_config, deps).map_err(anyhow::Error::msg)?;
     let addr = gateway.local_addr();
     println!("gateway listening: Kite Connect v3 at http://{addr}/ , ticker at ws://{addr}/ , OpenAPI at http://{addr}/openapi.json");
+    println!(
+        "log in as Kite's web login does: POST http://{addr}/api/login (user_id, password) -> request_id; \
+         POST http://{addr}/api/twofa (user_id, request_id, twofa_value = the TOTP of the user's totp_secret) -> \
+         request_token; then KiteConnect(api_key, root=\"http://{addr}\").generate_session(request_token, api_secret) \
+         (README.md has the whole example)"
+    );
     Ok(Some(gateway))
 }

@@ -28,6 +28,13 @@ pub trait Service: Send {
     /// batch's seq; an error rolls both back and stops the service.
     fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError>;
 
+    /// Runs once per transaction, after its last `apply` and before the runner writes the cursor
+    /// and commits: a service that keeps state in memory writes what the transaction changed,
+    /// once per row instead of once per event. Default: nothing.
+    fn before_commit(&mut self, _tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
     /// Runs after each commit, outside any transaction: side effects driven by committed state
     /// (sending the notification outbox, submitting queued commands). Default: nothing.
     fn after_commit(&mut self, _conn: &rusqlite::Connection) -> Result<(), ServiceError> {

@@ -106,6 +106,7 @@ impl<S: Service> ServiceRunner<S> {
             report.applied += 1;
         }
         if cursor > self.last_seq {
+            self.service.before_commit(&tx)?;
             ServiceDb::set_last_seq(&tx, name, cursor)?;
         }
         tx.commit()?;

@@ -383,3 +383,38 @@ fn a_restarted_service_ends_equal_to_one_never_stopped() {
     assert_eq!(memory(restarted.service()), memory(never.service()));
     assert!(dump(never.conn())[2].1.len() > 20, "candles were written");
 }
+
+/// A transaction that fails half way leaves nothing behind, in the database or in memory: the
+/// service reloads what was committed and ends equal to one that never failed.
+#[test]
+fn a_rolled_back_transaction_leaves_nothing_behind() {
+    let batches = slow_day(8, 1_500, 33);
+    let last = batches.len() as u64;
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut never = open(&dir.path().join("never.db"));
+    let mut feed = MemoryFeed::new(batches.clone());
+    never.resume(&mut feed).unwrap();
+    run_to(&mut never, &mut feed, last);
+
+    // Commit the first third, then fail a transaction holding the second third: its last batch
+    // carries a trade whose value overflows.
+    let mut runner = open(&dir.path().join("failed.db"));
+    let (committed, poisoned) = (last / 3, last * 2 / 3);
+    let mut bad = batches.clone();
+    bad[poisoned as usize - 1].events.push(trade(INFY, i64::MAX, 2));
+    let mut feed = MemoryFeed::new(bad);
+    runner.resume(&mut feed).unwrap();
+    run_to(&mut runner, &mut feed, committed);
+    runner.batch_max = (poisoned - committed) as usize;
+    let err = runner.step(&mut feed, Duration::ZERO).expect_err("the poisoned transaction fails");
+    assert!(err.to_string().contains("overflows"), "{err}");
+    assert_eq!(runner.last_seq(), committed, "nothing of the failed transaction is committed");
+
+    // The same service goes on from the committed cursor with the good batches.
+    let mut feed = MemoryFeed::new(batches);
+    runner.resume(&mut feed).unwrap();
+    run_to(&mut runner, &mut feed, last);
+    assert_eq!(dump(runner.conn()), dump(never.conn()));
+    assert_eq!(memory(runner.service()), memory(never.service()));
+}

@@ -166,11 +166,14 @@ pub fn delete_prefs(conn: &Connection, account: u32) -> rusqlite::Result<bool> {
 
 /// An account's preferences, if it has any.
 pub fn get_prefs(conn: &Connection, account: u32) -> rusqlite::Result<Option<Prefs>> {
-    let sql = format!(
-        "SELECT account, email, phone, email_on, sms_on, {} FROM notify_prefs WHERE account = ?1",
-        Kind::ALL.iter().map(|k| k.column()).collect::<Vec<_>>().join(", ")
-    );
-    conn.prepare_cached(&sql)?
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "SELECT account, email, phone, email_on, sms_on, {} FROM notify_prefs WHERE account = ?1",
+            Kind::ALL.iter().map(|k| k.column()).collect::<Vec<_>>().join(", ")
+        )
+    });
+    conn.prepare_cached(sql)?
         .query_row(params![account], |r| {
             let mut kinds = Kinds::NONE;
             for (i, kind) in Kind::ALL.iter().enumerate() {

@@ -25,7 +25,7 @@ use services_users::Action;
 use services_users::{KycDecision, KycRecord};
 
 use super::engine_link::Watch;
-use super::http::{json, read_form, required, respond, unix_now, App, Caller};
+use super::http::{json, read_form, required, unix_now, App, Caller};
 use crate::envelope::{reject_error, ApiError, RejectContext};
 use crate::form::{printable, Form};
 use crate::kite::{instrument_token, Exchange};
@@ -89,20 +89,21 @@ fn kyc_json(user_id: String, k: &KycRecord) -> KycJson {
 }
 
 /// `GET /admin/kyc/:user_id`.
-async fn kyc(State(app): S, Path(user_id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    respond(
-        async {
-            let caller = admin_caller(&app, &headers, &method, &uri).await?;
-            // An admin route: staff only, even on one's own record (a trader reads their KYC
-            // status in `GET /user/profile`).
-            caller.allow_others(Action::ReadKyc)?;
-            caller.allow_on(Action::ReadKyc, Some(&user_id))?;
-            let id = user_id.clone();
-            let record = app.with_users(move |u| u.kyc(&id)).await?;
-            Ok(json(&kyc_json(user_id, &record)))
-        }
-        .await,
-    )
+async fn kyc(
+    State(app): S,
+    Path(user_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    // An admin route: staff only, even on one's own record (a trader reads their KYC
+    // status in `GET /user/profile`).
+    caller.allow_others(Action::ReadKyc)?;
+    caller.allow_on(Action::ReadKyc, Some(&user_id))?;
+    let id = user_id.clone();
+    let record = app.with_users(move |u| u.kyc(&id)).await?;
+    Ok(json(&kyc_json(user_id, &record)))
 }
 
 /// `POST /admin/kyc/:user_id` (`decision` = `verify` or `reject`, `reason` when rejecting).
@@ -113,85 +114,71 @@ async fn review_kyc(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let caller = admin_caller(&app, &headers, &method, &uri).await?;
-            caller.allow_on(Action::ReviewKyc, Some(&user_id))?;
-            let form = read_form(&app, &headers, body).await?;
-            let decision = required(&form, "decision")?.to_string();
-            let reason = form.get("reason")?.unwrap_or("").to_string();
-            if !matches!(decision.as_str(), "verify" | "reject") {
-                return Err(ApiError::input(format!(
-                    "Invalid `decision` `{}`: use verify or reject.",
-                    printable(&decision)
-                )));
-            }
-            if decision == "reject" && reason.is_empty() {
-                return Err(ApiError::input("Missing `reason`: say why the KYC is rejected."));
-            }
-            let claims = caller.claims.clone();
-            let id = user_id.clone();
-            let record = app
-                .with_users(move |u| {
-                    let d = if decision == "verify" {
-                        KycDecision::Verify
-                    } else {
-                        KycDecision::Reject { reason: &reason }
-                    };
-                    u.review_kyc(&claims, &id, d, unix_now())?;
-                    u.kyc(&id)
-                })
-                .await?;
-            Ok(json(&kyc_json(user_id, &record)))
-        }
-        .await,
-    )
+) -> Result<Response, ApiError> {
+    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    caller.allow_on(Action::ReviewKyc, Some(&user_id))?;
+    let form = read_form(&app, &headers, body).await?;
+    let decision = required(&form, "decision")?.to_string();
+    let reason = form.get("reason")?.unwrap_or("").to_string();
+    if !matches!(decision.as_str(), "verify" | "reject") {
+        return Err(ApiError::input(format!("Invalid `decision` `{}`: use verify or reject.", printable(&decision))));
+    }
+    if decision == "reject" && reason.is_empty() {
+        return Err(ApiError::input("Missing `reason`: say why the KYC is rejected."));
+    }
+    let claims = caller.claims.clone();
+    let id = user_id.clone();
+    let record = app
+        .with_users(move |u| {
+            let d = if decision == "verify" { KycDecision::Verify } else { KycDecision::Reject { reason: &reason } };
+            u.review_kyc(&claims, &id, d, unix_now())?;
+            u.kyc(&id)
+        })
+        .await?;
+    Ok(json(&kyc_json(user_id, &record)))
 }
 
 /// `POST /admin/instruments`: `tradingsymbol`, `exchange_token`, `tick_size`, `lot_size`,
 /// `circuit_percent`, `reference_price`, `mis_leverage` (exchange NSE).
-async fn add_instrument(State(app): S, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
-    respond(
-        async {
-            let caller = admin_caller(&app, &headers, &method, &uri).await?;
-            caller.allow_on(Action::ManageInstruments, None)?;
-            let form = read_form(&app, &headers, body).await?;
-            let symbol_text = required(&form, "tradingsymbol")?;
-            let symbol = Symbol::new(symbol_text).ok_or_else(|| {
-                ApiError::input(format!(
-                    "Invalid `tradingsymbol` `{}`: 1 to 16 printable characters.",
-                    printable(symbol_text)
-                ))
-            })?;
-            let exchange = match form.get("exchange")? {
-                None | Some("") | Some("NSE") => Exchange::Nse,
-                Some("BSE") => Exchange::Bse,
-                Some(other) => return Err(ApiError::input(format!("Invalid `exchange` `{}`.", printable(other)))),
-            };
-            let exchange_token: u32 = number(&form, "exchange_token")?;
-            let token = instrument_token(exchange, exchange_token)
-                .ok_or_else(|| ApiError::input("Invalid `exchange_token`: at most 16777215."))?;
-            let percent: u32 = number(&form, "circuit_percent")?;
-            let spec = InstrumentSpec {
-                token,
-                symbol,
-                tick: rupees(&form, "tick_size")?,
-                lot: number(&form, "lot_size")?,
-                band_bps: percent.saturating_mul(100),
-                reference_price: rupees(&form, "reference_price")?,
-                mis_leverage: optional_number::<u32>(&form, "mis_leverage")?.max(1),
-            };
-            let watch: Watch = Box::new(move |e: &Event| match *e {
-                Event::InstrumentAdded { spec: s, .. } if s.token == token => Some(Ok(())),
-                Event::Rejected { kind: CommandKind::AddInstrument, reason, .. } => Some(Err(reason)),
-                _ => None,
-            });
-            app.link.send_and_watch(Command::AddInstrument(spec), watch).await?.map_err(refused)?;
-            Ok(json(&serde_json::json!({ "instrument_token": token, "tradingsymbol": symbol.as_str() })))
-        }
-        .await,
-    )
+async fn add_instrument(
+    State(app): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    caller.allow_on(Action::ManageInstruments, None)?;
+    let form = read_form(&app, &headers, body).await?;
+    let symbol_text = required(&form, "tradingsymbol")?;
+    let symbol = Symbol::new(symbol_text).ok_or_else(|| {
+        ApiError::input(format!("Invalid `tradingsymbol` `{}`: 1 to 16 printable characters.", printable(symbol_text)))
+    })?;
+    let exchange = match form.get("exchange")? {
+        None | Some("") | Some("NSE") => Exchange::Nse,
+        Some("BSE") => Exchange::Bse,
+        Some(other) => return Err(ApiError::input(format!("Invalid `exchange` `{}`.", printable(other)))),
+    };
+    let exchange_token: u32 = number(&form, "exchange_token")?;
+    let token = instrument_token(exchange, exchange_token)
+        .ok_or_else(|| ApiError::input("Invalid `exchange_token`: at most 16777215."))?;
+    let percent: u32 = number(&form, "circuit_percent")?;
+    let spec = InstrumentSpec {
+        token,
+        symbol,
+        tick: rupees(&form, "tick_size")?,
+        lot: number(&form, "lot_size")?,
+        band_bps: percent.saturating_mul(100),
+        reference_price: rupees(&form, "reference_price")?,
+        mis_leverage: optional_number::<u32>(&form, "mis_leverage")?.max(1),
+    };
+    let watch: Watch = Box::new(move |e: &Event| match *e {
+        Event::InstrumentAdded { spec: s, .. } if s.token == token => Some(Ok(())),
+        Event::Rejected { kind: CommandKind::AddInstrument, reason, .. } => Some(Err(reason)),
+        _ => None,
+    });
+    app.link.send_and_watch(Command::AddInstrument(spec), watch).await?.map_err(refused)?;
+    Ok(json(&serde_json::json!({ "instrument_token": token, "tradingsymbol": symbol.as_str() })))
 }
 
 /// `POST /admin/instruments/:token/halt` and `/resume`.
@@ -201,31 +188,23 @@ async fn instrument_status(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let caller = admin_caller(&app, &headers, &method, &uri).await?;
-            caller.allow_on(Action::HaltInstrument, None)?;
-            let token: Token = token
-                .parse()
-                .map_err(|_| ApiError::input(format!("Invalid instrument token `{}`.", printable(&token))))?;
-            let (command, kind) = match action.as_str() {
-                "halt" => (Command::Halt { token }, CommandKind::Halt),
-                "resume" => (Command::Resume { token }, CommandKind::Resume),
-                other => {
-                    return Err(ApiError::input(format!("Invalid action `{}`: use halt or resume.", printable(other))))
-                }
-            };
-            let watch: Watch = Box::new(move |e: &Event| match *e {
-                Event::InstrumentStatusChanged { token: t, .. } if t == token => Some(Ok(())),
-                Event::Rejected { kind: k, reason, .. } if k == kind => Some(Err(reason)),
-                _ => None,
-            });
-            app.link.send_and_watch(command, watch).await?.map_err(refused)?;
-            Ok(json(&true))
-        }
-        .await,
-    )
+) -> Result<Response, ApiError> {
+    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    caller.allow_on(Action::HaltInstrument, None)?;
+    let token: Token =
+        token.parse().map_err(|_| ApiError::input(format!("Invalid instrument token `{}`.", printable(&token))))?;
+    let (command, kind) = match action.as_str() {
+        "halt" => (Command::Halt { token }, CommandKind::Halt),
+        "resume" => (Command::Resume { token }, CommandKind::Resume),
+        other => return Err(ApiError::input(format!("Invalid action `{}`: use halt or resume.", printable(other)))),
+    };
+    let watch: Watch = Box::new(move |e: &Event| match *e {
+        Event::InstrumentStatusChanged { token: t, .. } if t == token => Some(Ok(())),
+        Event::Rejected { kind: k, reason, .. } if k == kind => Some(Err(reason)),
+        _ => None,
+    });
+    app.link.send_and_watch(command, watch).await?.map_err(refused)?;
+    Ok(json(&true))
 }
 
 /// `PUT /admin/accounts/:user_id/limits`: `order_value_max` (rupees), `open_orders_max`,
@@ -237,59 +216,53 @@ async fn set_limits(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let caller = admin_caller(&app, &headers, &method, &uri).await?;
-            caller.allow_on(Action::SetLimits, Some(&user_id))?;
-            let form = read_form(&app, &headers, body).await?;
-            let limits = AccountLimits {
-                order_value_max: match form.get("order_value_max")? {
-                    None | Some("") => 0,
-                    Some(_) => rupees(&form, "order_value_max")?,
-                },
-                open_orders_max: optional_number(&form, "open_orders_max")?,
-                position_max: optional_number(&form, "position_max")?,
-                mis_leverage: optional_number(&form, "mis_leverage")?,
-            };
-            let id = user_id.clone();
-            let account = app.with_users(move |u| u.profile(&id)).await?.account_id;
-            let watch: Watch = Box::new(move |e: &Event| match *e {
-                Event::AccountLimitsSet { account: a, .. } if a == account => Some(Ok(())),
-                Event::Rejected { kind: CommandKind::SetAccountLimits, reason, account: a, .. } if a == account => {
-                    Some(Err(reason))
-                }
-                _ => None,
-            });
-            app.link.send_and_watch(Command::SetAccountLimits { account, limits }, watch).await?.map_err(refused)?;
-            Ok(json(&true))
+) -> Result<Response, ApiError> {
+    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    caller.allow_on(Action::SetLimits, Some(&user_id))?;
+    let form = read_form(&app, &headers, body).await?;
+    let limits = AccountLimits {
+        order_value_max: match form.get("order_value_max")? {
+            None | Some("") => 0,
+            Some(_) => rupees(&form, "order_value_max")?,
+        },
+        open_orders_max: optional_number(&form, "open_orders_max")?,
+        position_max: optional_number(&form, "position_max")?,
+        mis_leverage: optional_number(&form, "mis_leverage")?,
+    };
+    let id = user_id.clone();
+    let account = app.with_users(move |u| u.profile(&id)).await?.account_id;
+    let watch: Watch = Box::new(move |e: &Event| match *e {
+        Event::AccountLimitsSet { account: a, .. } if a == account => Some(Ok(())),
+        Event::Rejected { kind: CommandKind::SetAccountLimits, reason, account: a, .. } if a == account => {
+            Some(Err(reason))
         }
-        .await,
-    )
+        _ => None,
+    });
+    app.link.send_and_watch(Command::SetAccountLimits { account, limits }, watch).await?.map_err(refused)?;
+    Ok(json(&true))
 }
 
 /// `POST /admin/session/open` and `/close`.
-async fn session(State(app): S, Path(action): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    respond(
-        async {
-            let caller = admin_caller(&app, &headers, &method, &uri).await?;
-            caller.allow_on(Action::ManageSession, None)?;
-            let (command, kind) = match action.as_str() {
-                "open" => (Command::OpenSession, CommandKind::OpenSession),
-                "close" => (Command::CloseSession, CommandKind::CloseSession),
-                other => {
-                    return Err(ApiError::input(format!("Invalid action `{}`: use open or close.", printable(other))))
-                }
-            };
-            let watch: Watch = Box::new(move |e: &Event| match *e {
-                Event::SessionOpened if kind == CommandKind::OpenSession => Some(Ok(())),
-                Event::SessionClosed if kind == CommandKind::CloseSession => Some(Ok(())),
-                Event::Rejected { kind: k, reason, .. } if k == kind => Some(Err(reason)),
-                _ => None,
-            });
-            app.link.send_and_watch(command, watch).await?.map_err(refused)?;
-            Ok(json(&true))
-        }
-        .await,
-    )
+async fn session(
+    State(app): S,
+    Path(action): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    caller.allow_on(Action::ManageSession, None)?;
+    let (command, kind) = match action.as_str() {
+        "open" => (Command::OpenSession, CommandKind::OpenSession),
+        "close" => (Command::CloseSession, CommandKind::CloseSession),
+        other => return Err(ApiError::input(format!("Invalid action `{}`: use open or close.", printable(other)))),
+    };
+    let watch: Watch = Box::new(move |e: &Event| match *e {
+        Event::SessionOpened if kind == CommandKind::OpenSession => Some(Ok(())),
+        Event::SessionClosed if kind == CommandKind::CloseSession => Some(Ok(())),
+        Event::Rejected { kind: k, reason, .. } if k == kind => Some(Err(reason)),
+        _ => None,
+    });
+    app.link.send_and_watch(command, watch).await?.map_err(refused)?;
+    Ok(json(&true))
 }

@@ -271,10 +271,10 @@ pub(crate) fn csv(body: String) -> Response {
     with_type(StatusCode::OK, CONTENT_TYPE_CSV, body)
 }
 
-pub(crate) fn respond(result: Result<Response, ApiError>) -> Response {
-    match result {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
+/// Handlers return `Result<Response, ApiError>`: an error becomes Kite's error envelope.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(&self)
     }
 }
 

@@ -14,7 +14,7 @@ use services_users::{Profile, Session};
 
 use super::engine_link::Answer;
 use super::http::{
-    csv, error_response, internal, json, read_form, read_query, required, respond, subject, unix_now, App, Caller,
+    csv, error_response, internal, json, read_form, read_query, required, subject, unix_now, App, Caller,
 };
 use super::view::View;
 use crate::envelope::{reject_error, ApiError, ErrorType, RejectContext};
@@ -49,24 +49,19 @@ struct LoginJson {
 }
 
 /// `POST /api/login` (form `user_id`, `password`): the first step of the web login.
-pub(crate) async fn login(State(app): S, headers: HeaderMap, body: Body) -> Response {
-    respond(
-        async {
-            let form = read_form(&app, &headers, body).await?;
-            let user_id = required(&form, "user_id")?.to_string();
-            let password = required(&form, "password")?.to_string();
-            let uid = user_id.clone();
-            let request_id = app.with_users(move |u| u.login(&uid, &password, unix_now())).await?;
-            Ok(json(&LoginJson {
-                user_id: user_id.to_ascii_uppercase(),
-                request_id,
-                twofa_type: "totp",
-                twofa_types: ["totp"],
-                twofa_status: "active",
-            }))
-        }
-        .await,
-    )
+pub(crate) async fn login(State(app): S, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let form = read_form(&app, &headers, body).await?;
+    let user_id = required(&form, "user_id")?.to_string();
+    let password = required(&form, "password")?.to_string();
+    let uid = user_id.clone();
+    let request_id = app.with_users(move |u| u.login(&uid, &password, unix_now())).await?;
+    Ok(json(&LoginJson {
+        user_id: user_id.to_ascii_uppercase(),
+        request_id,
+        twofa_type: "totp",
+        twofa_types: ["totp"],
+        twofa_status: "active",
+    }))
 }
 
 #[derive(Serialize)]
@@ -76,18 +71,13 @@ struct TwofaJson {
 
 /// `POST /api/twofa` (form `user_id`, `request_id`, `twofa_value`): the TOTP step; returns the
 /// `request_token` that `/session/token` exchanges for an access token.
-pub(crate) async fn twofa(State(app): S, headers: HeaderMap, body: Body) -> Response {
-    respond(
-        async {
-            let form = read_form(&app, &headers, body).await?;
-            let user_id = required(&form, "user_id")?.to_string();
-            let request_id = required(&form, "request_id")?.to_string();
-            let code = required(&form, "twofa_value")?.to_string();
-            let request_token = app.with_users(move |u| u.twofa(&user_id, &request_id, &code, unix_now())).await?;
-            Ok(json(&TwofaJson { request_token }))
-        }
-        .await,
-    )
+pub(crate) async fn twofa(State(app): S, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let form = read_form(&app, &headers, body).await?;
+    let user_id = required(&form, "user_id")?.to_string();
+    let request_id = required(&form, "request_id")?.to_string();
+    let code = required(&form, "twofa_value")?.to_string();
+    let request_token = app.with_users(move |u| u.twofa(&user_id, &request_id, &code, unix_now())).await?;
+    Ok(json(&TwofaJson { request_token }))
 }
 
 #[derive(Serialize)]
@@ -144,60 +134,45 @@ struct SessionJson {
 }
 
 /// `POST /session/token` (form `api_key`, `request_token`, `checksum`).
-pub(crate) async fn session_token(State(app): S, headers: HeaderMap, body: Body) -> Response {
-    respond(
-        async {
-            let form = read_form(&app, &headers, body).await?;
-            let api_key = required(&form, "api_key")?.to_string();
-            let request_token = required(&form, "request_token")?.to_string();
-            let checksum = required(&form, "checksum")?.to_string();
-            let session: Session =
-                app.with_users(move |u| u.create_session(&api_key, &request_token, &checksum, unix_now())).await?;
-            Ok(json(&SessionJson {
-                profile: profile_json(&session.profile),
-                api_key: session.api_key.clone(),
-                access_token: session.access_token.clone(),
-                public_token: String::new(),
-                refresh_token: String::new(),
-                enctoken: String::new(),
-                login_time: crate::format::ist_datetime_secs(session.login_time as i64),
-            }))
-        }
-        .await,
-    )
+pub(crate) async fn session_token(State(app): S, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let form = read_form(&app, &headers, body).await?;
+    let api_key = required(&form, "api_key")?.to_string();
+    let request_token = required(&form, "request_token")?.to_string();
+    let checksum = required(&form, "checksum")?.to_string();
+    let session: Session =
+        app.with_users(move |u| u.create_session(&api_key, &request_token, &checksum, unix_now())).await?;
+    Ok(json(&SessionJson {
+        profile: profile_json(&session.profile),
+        api_key: session.api_key.clone(),
+        access_token: session.access_token.clone(),
+        public_token: String::new(),
+        refresh_token: String::new(),
+        enctoken: String::new(),
+        login_time: crate::format::ist_datetime_secs(session.login_time as i64),
+    }))
 }
 
 /// `DELETE /session/token?api_key=..&access_token=..`: logs the session out.
-pub(crate) async fn logout(State(app): S, RawQuery(query): RawQuery) -> Response {
-    respond(
-        async {
-            let query = read_query(&app, query.as_deref())?;
-            let api_key = required(&query, "api_key")?.to_string();
-            let access_token = required(&query, "access_token")?.to_string();
-            // Only the token's own holder can log it out: it must verify with its API key.
-            app.verify(&api_key, &access_token).await?;
-            let token = access_token.clone();
-            app.with_users(move |u| u.logout(&token, unix_now())).await?;
-            app.forget_token(&access_token);
-            Ok(json(&true))
-        }
-        .await,
-    )
+pub(crate) async fn logout(State(app): S, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let query = read_query(&app, query.as_deref())?;
+    let api_key = required(&query, "api_key")?.to_string();
+    let access_token = required(&query, "access_token")?.to_string();
+    // Only the token's own holder can log it out: it must verify with its API key.
+    app.verify(&api_key, &access_token).await?;
+    let token = access_token.clone();
+    app.with_users(move |u| u.logout(&token, unix_now())).await?;
+    app.forget_token(&access_token);
+    Ok(json(&true))
 }
 
 // ----------------------------------------------------------------------------------- user
 
-pub(crate) async fn profile(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            let query = read_query(&app, uri.query())?;
-            let (user_id, _) = subject(&app, &caller, &query, Action::ReadProfile).await?;
-            let profile = app.with_users(move |u| u.profile(&user_id)).await?;
-            Ok(json(&profile_json(&profile)))
-        }
-        .await,
-    )
+pub(crate) async fn profile(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    let query = read_query(&app, uri.query())?;
+    let (user_id, _) = subject(&app, &caller, &query, Action::ReadProfile).await?;
+    let profile = app.with_users(move |u| u.profile(&user_id)).await?;
+    Ok(json(&profile_json(&profile)))
 }
 
 fn equity_margins(view: &View, account: engine_core::AccountId) -> EquityMargins {
@@ -221,28 +196,23 @@ pub(crate) async fn margins(
     uri: Uri,
     headers: HeaderMap,
     segment: Option<Path<String>>,
-) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            let query = read_query(&app, uri.query())?;
-            let (_, account) = subject(&app, &caller, &query, Action::ReadFunds).await?;
-            let m = app.link.read(|v| equity_margins(v, account))?;
-            match segment.as_ref().map(|s| s.0.as_str()) {
-                None => Ok(json(&margins_json(&m))),
-                Some("equity") => Ok(json(&segment_margins_json(&m))),
-                Some("commodity") => {
-                    let mut c = segment_margins_json(&EquityMargins::default());
-                    c.enabled = false;
-                    Ok(json(&c))
-                }
-                Some(other) => {
-                    Err(ApiError::input(format!("Invalid segment `{}`: use equity or commodity.", printable(other))))
-                }
-            }
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    let query = read_query(&app, uri.query())?;
+    let (_, account) = subject(&app, &caller, &query, Action::ReadFunds).await?;
+    let m = app.link.read(|v| equity_margins(v, account))?;
+    match segment.as_ref().map(|s| s.0.as_str()) {
+        None => Ok(json(&margins_json(&m))),
+        Some("equity") => Ok(json(&segment_margins_json(&m))),
+        Some("commodity") => {
+            let mut c = segment_margins_json(&EquityMargins::default());
+            c.enabled = false;
+            Ok(json(&c))
         }
-        .await,
-    )
+        Some(other) => {
+            Err(ApiError::input(format!("Invalid segment `{}`: use equity or commodity.", printable(other))))
+        }
+    }
 }
 
 // --------------------------------------------------------------------------------- orders
@@ -266,34 +236,25 @@ pub(crate) async fn place_order(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            caller.allow(Action::PlaceOrders)?;
-            let form = read_form(&app, &headers, body).await?;
-            let client_ref = app.link.next_client_ref();
-            let place = app.link.read(|view| {
-                let lookup = |exchange: Exchange, symbol: &str| -> Option<Instrument> {
-                    view.instrument_by_symbol(exchange, symbol).map(|i| i.order_instrument())
-                };
-                parse_place(&variety, &form, &lookup, caller.account(), client_ref)
-            })??;
-            let token = place.instrument.token;
-            let answer = app
-                .link
-                .send_and_wait(Command::Place(place.order), client_ref, None, place.variety, place.tag.clone())
-                .await?;
-            match answer {
-                Answer::Accepted(order_id) => Ok(json(&order_id_json(order_id))),
-                Answer::Rejected { reason, .. } => {
-                    Err(refusal(reason, app.link.read(|v| reject_context(v, Some(token)))?))
-                }
-                other => Err(internal(&format!("unexpected answer {other:?} to an order"))),
-            }
-        }
-        .await,
-    )
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    caller.allow(Action::PlaceOrders)?;
+    let form = read_form(&app, &headers, body).await?;
+    let client_ref = app.link.next_client_ref();
+    let place = app.link.read(|view| {
+        let lookup = |exchange: Exchange, symbol: &str| -> Option<Instrument> {
+            view.instrument_by_symbol(exchange, symbol).map(|i| i.order_instrument())
+        };
+        parse_place(&variety, &form, &lookup, caller.account(), client_ref)
+    })??;
+    let token = place.instrument.token;
+    let answer =
+        app.link.send_and_wait(Command::Place(place.order), client_ref, None, place.variety, place.tag.clone()).await?;
+    match answer {
+        Answer::Accepted(order_id) => Ok(json(&order_id_json(order_id))),
+        Answer::Rejected { reason, .. } => Err(refusal(reason, app.link.read(|v| reject_context(v, Some(token)))?)),
+        other => Err(internal(&format!("unexpected answer {other:?} to an order"))),
+    }
 }
 
 /// The open order `order_id` of the caller, or the error Kite gives: unknown (400
@@ -314,30 +275,23 @@ pub(crate) async fn modify_order(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            caller.allow(Action::PlaceOrders)?;
-            let order_id = parse_order_id(&order_id)?;
-            let form = read_form(&app, &headers, body).await?;
-            let client_ref = app.link.next_client_ref();
-            let (modify, token, v) = app.link.read(|view| {
-                let current = own_order(view, &caller, order_id)?;
-                let m = parse_modify(&variety, &form, &current, caller.account(), client_ref)?;
-                Ok::<_, ApiError>((m, current.instrument.token, current.variety))
-            })??;
-            let answer = app.link.send_and_wait(Command::Modify(modify), client_ref, None, v, None).await?;
-            match answer {
-                Answer::Modified(id) => Ok(json(&order_id_json(id))),
-                Answer::Rejected { reason, .. } => {
-                    Err(refusal(reason, app.link.read(|v| reject_context(v, Some(token)))?))
-                }
-                other => Err(internal(&format!("unexpected answer {other:?} to a modification"))),
-            }
-        }
-        .await,
-    )
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    caller.allow(Action::PlaceOrders)?;
+    let order_id = parse_order_id(&order_id)?;
+    let form = read_form(&app, &headers, body).await?;
+    let client_ref = app.link.next_client_ref();
+    let (modify, token, v) = app.link.read(|view| {
+        let current = own_order(view, &caller, order_id)?;
+        let m = parse_modify(&variety, &form, &current, caller.account(), client_ref)?;
+        Ok::<_, ApiError>((m, current.instrument.token, current.variety))
+    })??;
+    let answer = app.link.send_and_wait(Command::Modify(modify), client_ref, None, v, None).await?;
+    match answer {
+        Answer::Modified(id) => Ok(json(&order_id_json(id))),
+        Answer::Rejected { reason, .. } => Err(refusal(reason, app.link.read(|v| reject_context(v, Some(token)))?)),
+        other => Err(internal(&format!("unexpected answer {other:?} to a modification"))),
+    }
 }
 
 /// `DELETE /orders/:variety/:order_id`.
@@ -348,56 +302,44 @@ pub(crate) async fn cancel_order(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            caller.allow(Action::CancelOrders)?;
-            let order_id = parse_order_id(&order_id)?;
-            let mut form = read_query(&app, uri.query())?;
-            let body_form = read_form(&app, &headers, body).await?;
-            if form.is_empty() {
-                form = body_form;
-            }
-            let (id, v) = app.link.read(|view| {
-                let current = own_order(view, &caller, order_id)?;
-                Ok::<_, ApiError>((parse_cancel(&variety, &form, &current)?, current.variety))
-            })??;
-            let client_ref = app.link.next_client_ref();
-            let command = Command::Cancel { client_ref, account: caller.account(), order_id: id };
-            match app.link.send_and_wait(command, client_ref, Some(id), v, None).await? {
-                Answer::Cancelled(id) => Ok(json(&order_id_json(id))),
-                Answer::Rejected { reason, .. } => Err(match reason {
-                    RejectReason::UnknownOrder => ApiError::new(
-                        ErrorType::OrderException,
-                        "The order is already complete, cancelled or rejected: it cannot be cancelled.",
-                    ),
-                    r => refusal(r, RejectContext::default()),
-                }),
-                other => Err(internal(&format!("unexpected answer {other:?} to a cancellation"))),
-            }
-        }
-        .await,
-    )
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    caller.allow(Action::CancelOrders)?;
+    let order_id = parse_order_id(&order_id)?;
+    let mut form = read_query(&app, uri.query())?;
+    let body_form = read_form(&app, &headers, body).await?;
+    if form.is_empty() {
+        form = body_form;
+    }
+    let (id, v) = app.link.read(|view| {
+        let current = own_order(view, &caller, order_id)?;
+        Ok::<_, ApiError>((parse_cancel(&variety, &form, &current)?, current.variety))
+    })??;
+    let client_ref = app.link.next_client_ref();
+    let command = Command::Cancel { client_ref, account: caller.account(), order_id: id };
+    match app.link.send_and_wait(command, client_ref, Some(id), v, None).await? {
+        Answer::Cancelled(id) => Ok(json(&order_id_json(id))),
+        Answer::Rejected { reason, .. } => Err(match reason {
+            RejectReason::UnknownOrder => ApiError::new(
+                ErrorType::OrderException,
+                "The order is already complete, cancelled or rejected: it cannot be cancelled.",
+            ),
+            r => refusal(r, RejectContext::default()),
+        }),
+        other => Err(internal(&format!("unexpected answer {other:?} to a cancellation"))),
+    }
 }
 
 /// `GET /orders`: the day's orders of the caller.
-pub(crate) async fn orders(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            let query = read_query(&app, uri.query())?;
-            let (user_id, account) = subject(&app, &caller, &query, Action::ReadOrders).await?;
-            app.link.read(|view| {
-                let list: Vec<_> = view
-                    .account_orders(account)
-                    .map(|e| order_json(&view.order_record(e, &e.current, &user_id)))
-                    .collect();
-                json(&list)
-            })
-        }
-        .await,
-    )
+pub(crate) async fn orders(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    let query = read_query(&app, uri.query())?;
+    let (user_id, account) = subject(&app, &caller, &query, Action::ReadOrders).await?;
+    app.link.read(|view| {
+        let list: Vec<_> =
+            view.account_orders(account).map(|e| order_json(&view.order_record(e, &e.current, &user_id))).collect();
+        json(&list)
+    })
 }
 
 /// The order `order_id` if the caller may read it.
@@ -422,20 +364,15 @@ pub(crate) async fn order_history(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            let order_id = parse_order_id(&order_id)?;
-            app.link.read(|view| {
-                let entry = readable_order(view, &caller, order_id)?;
-                let list: Vec<_> =
-                    entry.history.iter().map(|s| order_json(&view.order_record(entry, s, caller.user_id()))).collect();
-                Ok(json(&list))
-            })?
-        }
-        .await,
-    )
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    let order_id = parse_order_id(&order_id)?;
+    app.link.read(|view| {
+        let entry = readable_order(view, &caller, order_id)?;
+        let list: Vec<_> =
+            entry.history.iter().map(|s| order_json(&view.order_record(entry, s, caller.user_id()))).collect();
+        Ok(json(&list))
+    })?
 }
 
 /// `GET /orders/:order_id/trades`.
@@ -445,41 +382,30 @@ pub(crate) async fn order_trades(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            let order_id = parse_order_id(&order_id)?;
-            app.link.read(|view| {
-                let entry = readable_order(view, &caller, order_id)?;
-                let list: Vec<_> = view
-                    .account_fills(entry.current.account)
-                    .iter()
-                    .filter(|f| f.order_id == order_id)
-                    .map(|f| trade_json(&view.trade_record(f)))
-                    .collect();
-                Ok(json(&list))
-            })?
-        }
-        .await,
-    )
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    let order_id = parse_order_id(&order_id)?;
+    app.link.read(|view| {
+        let entry = readable_order(view, &caller, order_id)?;
+        let list: Vec<_> = view
+            .account_fills(entry.current.account)
+            .iter()
+            .filter(|f| f.order_id == order_id)
+            .map(|f| trade_json(&view.trade_record(f)))
+            .collect();
+        Ok(json(&list))
+    })?
 }
 
 /// `GET /trades`: the day's fills of the caller.
-pub(crate) async fn trades(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            let query = read_query(&app, uri.query())?;
-            let (_, account) = subject(&app, &caller, &query, Action::ReadTrades).await?;
-            app.link.read(|view| {
-                let list: Vec<_> =
-                    view.account_fills(account).iter().map(|f| trade_json(&view.trade_record(f))).collect();
-                json(&list)
-            })
-        }
-        .await,
-    )
+pub(crate) async fn trades(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    let query = read_query(&app, uri.query())?;
+    let (_, account) = subject(&app, &caller, &query, Action::ReadTrades).await?;
+    app.link.read(|view| {
+        let list: Vec<_> = view.account_fills(account).iter().map(|f| trade_json(&view.trade_record(f))).collect();
+        json(&list)
+    })
 }
 
 // ------------------------------------------------------------------------------ portfolio
@@ -523,104 +449,101 @@ async fn with_db<T: Send + 'static>(
 }
 
 /// `GET /portfolio/positions`.
-pub(crate) async fn positions(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            let query = read_query(&app, uri.query())?;
-            let (_, account) = subject(&app, &caller, &query, Action::ReadPositions).await?;
-            let rows = with_db(&app, "portfolio", move |c| {
-                services_portfolio::positions(c, account).map_err(|e| e.to_string())
-            })
+pub(crate) async fn positions(
+    State(app): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    let query = read_query(&app, uri.query())?;
+    let (_, account) = subject(&app, &caller, &query, Action::ReadPositions).await?;
+    let rows =
+        with_db(&app, "portfolio", move |c| services_portfolio::positions(c, account).map_err(|e| e.to_string()))
             .await?;
-            app.link.read(|view| {
-                let mut net = Vec::new();
-                let mut day = Vec::new();
-                for p in &rows {
-                    let Some(info) = view.instrument(p.token) else { continue };
-                    let close = view.market(p.token).map_or(info.spec.reference_price, |m| m.prev_close);
-                    let last = p.last_price.unwrap_or(close);
-                    let overnight_buy = p.overnight_quantity.max(0);
-                    let overnight_sell = (-p.overnight_quantity).max(0);
-                    let record = PositionRecord {
-                        tradingsymbol: &info.tradingsymbol,
-                        exchange: info.exchange,
-                        instrument_token: p.token,
-                        product: p.product,
-                        quantity: p.quantity,
-                        overnight_quantity: p.overnight_quantity,
-                        average_price: Decimal::paise(p.average_price),
-                        last_price: last,
-                        close_price: close,
-                        buy_quantity: p.day_buy_quantity + overnight_buy,
-                        buy_value: p.day_buy_value + overnight_buy * close,
-                        sell_quantity: p.day_sell_quantity + overnight_sell,
-                        sell_value: p.day_sell_value + overnight_sell * close,
-                        day_buy_quantity: p.day_buy_quantity,
-                        day_buy_value: p.day_buy_value,
-                        day_sell_quantity: p.day_sell_quantity,
-                        day_sell_value: p.day_sell_value,
-                        realised: p.realized_pnl,
-                        unrealised: p.unrealized_pnl,
-                        m2m: p.m2m,
-                    };
-                    if p.day_buy_quantity != 0 || p.day_sell_quantity != 0 {
-                        day.push(PositionRecord {
-                            quantity: p.day_quantity(),
-                            overnight_quantity: 0,
-                            buy_quantity: p.day_buy_quantity,
-                            buy_value: p.day_buy_value,
-                            sell_quantity: p.day_sell_quantity,
-                            sell_value: p.day_sell_value,
-                            ..record.clone()
-                        });
-                    }
-                    net.push(record);
-                }
-                json(&positions_json(&net, &day))
-            })
+    app.link.read(|view| {
+        let mut net = Vec::new();
+        let mut day = Vec::new();
+        for p in &rows {
+            let Some(info) = view.instrument(p.token) else { continue };
+            let close = view.market(p.token).map_or(info.spec.reference_price, |m| m.prev_close);
+            let last = p.last_price.unwrap_or(close);
+            let overnight_buy = p.overnight_quantity.max(0);
+            let overnight_sell = (-p.overnight_quantity).max(0);
+            let record = PositionRecord {
+                tradingsymbol: &info.tradingsymbol,
+                exchange: info.exchange,
+                instrument_token: p.token,
+                product: p.product,
+                quantity: p.quantity,
+                overnight_quantity: p.overnight_quantity,
+                average_price: Decimal::paise(p.average_price),
+                last_price: last,
+                close_price: close,
+                buy_quantity: p.day_buy_quantity + overnight_buy,
+                buy_value: p.day_buy_value + overnight_buy * close,
+                sell_quantity: p.day_sell_quantity + overnight_sell,
+                sell_value: p.day_sell_value + overnight_sell * close,
+                day_buy_quantity: p.day_buy_quantity,
+                day_buy_value: p.day_buy_value,
+                day_sell_quantity: p.day_sell_quantity,
+                day_sell_value: p.day_sell_value,
+                realised: p.realized_pnl,
+                unrealised: p.unrealized_pnl,
+                m2m: p.m2m,
+            };
+            if p.day_buy_quantity != 0 || p.day_sell_quantity != 0 {
+                day.push(PositionRecord {
+                    quantity: p.day_quantity(),
+                    overnight_quantity: 0,
+                    buy_quantity: p.day_buy_quantity,
+                    buy_value: p.day_buy_value,
+                    sell_quantity: p.day_sell_quantity,
+                    sell_value: p.day_sell_value,
+                    ..record.clone()
+                });
+            }
+            net.push(record);
         }
-        .await,
-    )
+        json(&positions_json(&net, &day))
+    })
 }
 
 /// `GET /portfolio/holdings`.
-pub(crate) async fn holdings(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    respond(
-        async {
-            let caller = caller(&app, &headers, &method, &uri).await?;
-            let query = read_query(&app, uri.query())?;
-            let (_, account) = subject(&app, &caller, &query, Action::ReadHoldings).await?;
-            let rows = with_db(&app, "portfolio", move |c| {
-                services_portfolio::holdings(c, account).map_err(|e| e.to_string())
+pub(crate) async fn holdings(
+    State(app): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = caller(&app, &headers, &method, &uri).await?;
+    let query = read_query(&app, uri.query())?;
+    let (_, account) = subject(&app, &caller, &query, Action::ReadHoldings).await?;
+    let rows = with_db(&app, "portfolio", move |c| services_portfolio::holdings(c, account).map_err(|e| e.to_string()))
+        .await?;
+    app.link.read(|view| {
+        let list: Vec<_> = rows
+            .iter()
+            .filter_map(|h| {
+                let info = view.instrument(h.token)?;
+                let close = h.close_price.unwrap_or(info.spec.reference_price);
+                Some(holding_json(&HoldingRecord {
+                    tradingsymbol: &info.tradingsymbol,
+                    exchange: info.exchange,
+                    instrument_token: h.token,
+                    isin: "",
+                    quantity: h.quantity,
+                    t1_quantity: 0,
+                    opening_quantity: h.quantity,
+                    used_quantity: 0,
+                    cost_value: i128::from(h.cost),
+                    last_price: h.last_price.unwrap_or(close),
+                    close_price: close,
+                }))
             })
-            .await?;
-            app.link.read(|view| {
-                let list: Vec<_> = rows
-                    .iter()
-                    .filter_map(|h| {
-                        let info = view.instrument(h.token)?;
-                        let close = h.close_price.unwrap_or(info.spec.reference_price);
-                        Some(holding_json(&HoldingRecord {
-                            tradingsymbol: &info.tradingsymbol,
-                            exchange: info.exchange,
-                            instrument_token: h.token,
-                            isin: "",
-                            quantity: h.quantity,
-                            t1_quantity: 0,
-                            opening_quantity: h.quantity,
-                            used_quantity: 0,
-                            cost_value: i128::from(h.cost),
-                            last_price: h.last_price.unwrap_or(close),
-                            close_price: close,
-                        }))
-                    })
-                    .collect();
-                json(&list)
-            })
-        }
-        .await,
-    )
+            .collect();
+        json(&list)
+    })
 }
 
 // ---------------------------------------------------------------------------------- quotes
@@ -662,34 +585,45 @@ pub(crate) enum QuoteKind {
     Ltp,
 }
 
-async fn quote_any(app: Arc<App>, method: Method, uri: Uri, headers: HeaderMap, kind: QuoteKind) -> Response {
-    respond(
-        async {
-            caller(&app, &headers, &method, &uri).await?;
-            let query = read_query(&app, uri.query())?;
-            app.link.read(|view| {
-                let keys = quote_keys(view, &query)?;
-                let quotes = keys.into_iter().filter_map(|(k, t)| view.quote(t).map(|q| (k, q)));
-                Ok(match kind {
-                    QuoteKind::Full => json(&KeyedMap(quotes.map(|(k, q)| (k, quote_json(&q))).collect())),
-                    QuoteKind::Ohlc => json(&KeyedMap(quotes.map(|(k, q)| (k, ohlc_json(&q))).collect())),
-                    QuoteKind::Ltp => json(&KeyedMap(quotes.map(|(k, q)| (k, ltp_json(&q))).collect())),
-                })
-            })?
-        }
-        .await,
-    )
+async fn quote_any(
+    app: Arc<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    kind: QuoteKind,
+) -> Result<Response, ApiError> {
+    caller(&app, &headers, &method, &uri).await?;
+    let query = read_query(&app, uri.query())?;
+    app.link.read(|view| {
+        let keys = quote_keys(view, &query)?;
+        let quotes = keys.into_iter().filter_map(|(k, t)| view.quote(t).map(|q| (k, q)));
+        Ok(match kind {
+            QuoteKind::Full => json(&KeyedMap(quotes.map(|(k, q)| (k, quote_json(&q))).collect())),
+            QuoteKind::Ohlc => json(&KeyedMap(quotes.map(|(k, q)| (k, ohlc_json(&q))).collect())),
+            QuoteKind::Ltp => json(&KeyedMap(quotes.map(|(k, q)| (k, ltp_json(&q))).collect())),
+        })
+    })?
 }
 
-pub(crate) async fn quote(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub(crate) async fn quote(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
     quote_any(app, method, uri, headers, QuoteKind::Full).await
 }
 
-pub(crate) async fn quote_ohlc(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub(crate) async fn quote_ohlc(
+    State(app): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     quote_any(app, method, uri, headers, QuoteKind::Ohlc).await
 }
 
-pub(crate) async fn quote_ltp(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub(crate) async fn quote_ltp(
+    State(app): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     quote_any(app, method, uri, headers, QuoteKind::Ltp).await
 }
 
@@ -702,40 +636,32 @@ pub(crate) async fn instruments(
     uri: Uri,
     headers: HeaderMap,
     exchange: Option<Path<String>>,
-) -> Response {
-    respond(
-        async {
-            caller(&app, &headers, &method, &uri).await?;
-            let filter = match exchange {
-                None => None,
-                Some(Path(text)) => Some(
-                    Exchange::parse(&text)
-                        .ok_or_else(|| ApiError::input(format!("Invalid exchange `{}`.", printable(&text))))?,
-                ),
-            };
-            app.link.read(|view| {
-                let rows: Vec<InstrumentRow<'_>> = view
-                    .instruments()
-                    .filter(|i| filter.is_none_or(|e| e == i.exchange))
-                    .map(|i| InstrumentRow {
-                        instrument_token: i.spec.token,
-                        tradingsymbol: &i.tradingsymbol,
-                        name: &i.tradingsymbol,
-                        last_price: view
-                            .market(i.spec.token)
-                            .and_then(|m| m.last_price)
-                            .unwrap_or(i.spec.reference_price),
-                        tick: i.spec.tick,
-                        lot: i.spec.lot,
-                        instrument_type: "EQ",
-                        exchange: i.exchange,
-                    })
-                    .collect();
-                csv(instruments_csv(&rows))
+) -> Result<Response, ApiError> {
+    caller(&app, &headers, &method, &uri).await?;
+    let filter = match exchange {
+        None => None,
+        Some(Path(text)) => Some(
+            Exchange::parse(&text)
+                .ok_or_else(|| ApiError::input(format!("Invalid exchange `{}`.", printable(&text))))?,
+        ),
+    };
+    app.link.read(|view| {
+        let rows: Vec<InstrumentRow<'_>> = view
+            .instruments()
+            .filter(|i| filter.is_none_or(|e| e == i.exchange))
+            .map(|i| InstrumentRow {
+                instrument_token: i.spec.token,
+                tradingsymbol: &i.tradingsymbol,
+                name: &i.tradingsymbol,
+                last_price: view.market(i.spec.token).and_then(|m| m.last_price).unwrap_or(i.spec.reference_price),
+                tick: i.spec.tick,
+                lot: i.spec.lot,
+                instrument_type: "EQ",
+                exchange: i.exchange,
             })
-        }
-        .await,
-    )
+            .collect();
+        csv(instruments_csv(&rows))
+    })
 }
 
 /// Kite's interval names → the market data service's.
@@ -769,47 +695,41 @@ pub(crate) async fn historical(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            caller(&app, &headers, &method, &uri).await?;
-            let query = read_query(&app, uri.query())?;
-            let token: Token = token
-                .parse()
-                .map_err(|_| ApiError::input(format!("Invalid instrument token `{}`.", printable(&token))))?;
-            if app.link.read(|v| v.instrument(token).is_none())? {
-                return Err(ApiError::input(format!("Unknown instrument token {token}.")));
-            }
-            let interval = interval(&interval_text)?;
-            let from = ist_time("from", required(&query, "from")?)?;
-            let to = ist_time("to", required(&query, "to")?)?;
-            if to < from {
-                return Err(ApiError::input("`to` is before `from`."));
-            }
-            let oi = matches!(query.get("oi")?, Some("1") | Some("true"));
-            let from_ns = (from.max(0) as u64).saturating_mul(1_000_000_000);
-            // `to` is inclusive in Kite's API.
-            let to_ns = ((to.max(0) as u64) + 1).saturating_mul(1_000_000_000);
-            let candles = with_db(&app, "marketdata", move |c| {
-                services_marketdata::read_candles(c, token, interval, from_ns, to_ns).map_err(|e| e.to_string())
-            })
-            .await?;
-            let list: Vec<Candle> = candles
-                .iter()
-                .map(|c| Candle {
-                    start_secs: (c.start_ns / 1_000_000_000) as i64,
-                    open: c.open,
-                    high: c.high,
-                    low: c.low,
-                    close: c.close,
-                    volume: c.volume,
-                    oi: oi.then_some(0),
-                })
-                .collect();
-            Ok(json(&candles_json(&list)))
-        }
-        .await,
-    )
+) -> Result<Response, ApiError> {
+    caller(&app, &headers, &method, &uri).await?;
+    let query = read_query(&app, uri.query())?;
+    let token: Token =
+        token.parse().map_err(|_| ApiError::input(format!("Invalid instrument token `{}`.", printable(&token))))?;
+    if app.link.read(|v| v.instrument(token).is_none())? {
+        return Err(ApiError::input(format!("Unknown instrument token {token}.")));
+    }
+    let interval = interval(&interval_text)?;
+    let from = ist_time("from", required(&query, "from")?)?;
+    let to = ist_time("to", required(&query, "to")?)?;
+    if to < from {
+        return Err(ApiError::input("`to` is before `from`."));
+    }
+    let oi = matches!(query.get("oi")?, Some("1") | Some("true"));
+    let from_ns = (from.max(0) as u64).saturating_mul(1_000_000_000);
+    // `to` is inclusive in Kite's API.
+    let to_ns = ((to.max(0) as u64) + 1).saturating_mul(1_000_000_000);
+    let candles = with_db(&app, "marketdata", move |c| {
+        services_marketdata::read_candles(c, token, interval, from_ns, to_ns).map_err(|e| e.to_string())
+    })
+    .await?;
+    let list: Vec<Candle> = candles
+        .iter()
+        .map(|c| Candle {
+            start_secs: (c.start_ns / 1_000_000_000) as i64,
+            open: c.open,
+            high: c.high,
+            low: c.low,
+            close: c.close,
+            volume: c.volume,
+            oi: oi.then_some(0),
+        })
+        .collect();
+    Ok(json(&candles_json(&list)))
 }
 
 // --------------------------------------------------------------------------------- others

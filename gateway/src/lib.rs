@@ -13,6 +13,8 @@
 //! | [`ticker`] | WebSocket binary packets (ltp 8, quote 44, full 184 bytes), framing, heartbeat, text messages |
 //! | [`ratelimit`] | per API key token buckets by route class |
 //! | [`checksum`] | `sha256(api_key + request_token + api_secret)` and its constant-time check |
+//! | [`server`] | the axum HTTP/WebSocket server |
+//! | [`testkit`] | for tests: finding a Python with the official Kite Connect client |
 //!
 //! Money is integer paise everywhere inside; rupees exist only in the strings this crate reads
 //! and writes.
@@ -31,3 +33,4 @@ pub use envelope::{ApiError, ErrorType};
 pub use form::{Form, FormError, FormLimits};
 pub use money::Decimal;
 pub mod server;
+pub mod testkit;

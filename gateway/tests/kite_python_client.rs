@@ -25,25 +25,6 @@ use gateway::ticker::{self, DepthEntry, Mode, Tick};
 use gateway::{Decimal, Form, FormLimits};
 use serde_json::{json, Value};
 
-/// `python3` with `kiteconnect` importable, or `None` (skip) outside CI.
-fn python() -> Option<String> {
-    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok =
-        Command::new(&py).args(["-c", "import kiteconnect, requests"]).status().map(|s| s.success()).unwrap_or(false);
-    if ok {
-        return Some(py);
-    }
-    let msg = format!(
-        "the official Kite Connect Python client is not importable by `{py}`; install it with \
-         `{py} -m pip install kiteconnect` (scripts/test does)"
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED kite_python_client: {msg}");
-    None
-}
-
 /// 2024-01-15 09:15:00 IST.
 const T0: i64 = 1_705_290_300;
 const T0_NS: u64 = T0 as u64 * 1_000_000_000;
@@ -221,7 +202,7 @@ fn error_json(e: &ApiError) -> Value {
 
 #[test]
 fn the_official_python_client_reads_what_the_gateway_writes() {
-    let Some(py) = python() else { return };
+    let Some(py) = gateway::testkit::kite_python("kite_python_client") else { return };
     let dir = tempfile::tempdir().unwrap();
 
     // --- Binary ticks -------------------------------------------------------------------------

@@ -23,29 +23,6 @@ use serde_json::{json, Value};
 /// How long the script may run before it is killed and the test fails.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// `python3` with `kiteconnect` importable, or `None` (skip) outside CI.
-fn python() -> Option<String> {
-    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import kiteconnect, requests"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let msg = format!(
-        "the official Kite Connect Python client is not importable by `{py}`; install it with \
-         `{py} -m pip install kiteconnect` (scripts/test does)"
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED kite_client: {msg}");
-    None
-}
-
 /// A trader's credentials and what their profile should say, as the script reads them.
 fn trader_json(t: &Trader, cash_paise: i64, holdings: &[(Stock, i64)]) -> Value {
     // `Stack::trader` numbers its users TU0001, TU0002, ... and names them after the number.
@@ -97,7 +74,7 @@ fn run_script(py: &str, script: &Path, config: &Path, out_dir: &Path) -> (bool, 
 
 #[test]
 fn official_python_client_drives_the_exchange() {
-    let Some(py) = python() else { return };
+    let Some(py) = gateway::testkit::kite_python("kite_client") else { return };
     let started = Instant::now();
     // The script checks behaviour, not Kite's rate limits (the gateway's own tests do): it polls
     // the services' views and places a few dozen orders, faster than 1 quote call a second.

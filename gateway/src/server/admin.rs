@@ -25,7 +25,7 @@ use services_users::Action;
 use services_users::{KycDecision, KycRecord};
 
 use super::engine_link::Watch;
-use super::http::{json, read_form, required, unix_now, App, Caller};
+use super::http::{json, read_form, required, unix_now, App};
 use crate::envelope::{reject_error, ApiError, RejectContext};
 use crate::form::{printable, Form};
 use crate::kite::{instrument_token, Exchange};
@@ -40,17 +40,6 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/admin/instruments/{token}/{action}", post(instrument_status))
         .route("/admin/accounts/{user_id}/limits", put(set_limits))
         .route("/admin/session/{action}", post(session))
-}
-
-async fn admin_caller(
-    app: &Arc<App>,
-    headers: &HeaderMap,
-    method: &Method,
-    uri: &Uri,
-) -> Result<Arc<Caller>, ApiError> {
-    let caller = app.authenticate(headers).await?;
-    app.rate_limit(&caller.api_key, method, uri.path())?;
-    Ok(caller)
 }
 
 fn number<T: std::str::FromStr>(form: &Form, name: &str) -> Result<T, ApiError> {
@@ -96,7 +85,7 @@ async fn kyc(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     // An admin route: staff only, even on one's own record (a trader reads their KYC
     // status in `GET /user/profile`).
     caller.allow_others(Action::ReadKyc)?;
@@ -115,7 +104,7 @@ async fn review_kyc(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     caller.allow_on(Action::ReviewKyc, Some(&user_id))?;
     let form = read_form(&app, &headers, body).await?;
     let decision = required(&form, "decision")?.to_string();
@@ -147,7 +136,7 @@ async fn add_instrument(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     caller.allow_on(Action::ManageInstruments, None)?;
     let form = read_form(&app, &headers, body).await?;
     let symbol_text = required(&form, "tradingsymbol")?;
@@ -189,7 +178,7 @@ async fn instrument_status(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     caller.allow_on(Action::HaltInstrument, None)?;
     let token: Token =
         token.parse().map_err(|_| ApiError::input(format!("Invalid instrument token `{}`.", printable(&token))))?;
@@ -217,7 +206,7 @@ async fn set_limits(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     caller.allow_on(Action::SetLimits, Some(&user_id))?;
     let form = read_form(&app, &headers, body).await?;
     let limits = AccountLimits {
@@ -250,7 +239,7 @@ async fn session(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = admin_caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     caller.allow_on(Action::ManageSession, None)?;
     let (command, kind) = match action.as_str() {
         "open" => (Command::OpenSession, CommandKind::OpenSession),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use engine_core::AccountId;
 use serde::Serialize;
@@ -131,6 +131,19 @@ impl App {
         })
         .await
         .map_err(|_| internal("the users task failed"))?
+    }
+
+    /// Authenticates a request and charges it to its API key's rate limit: what every route
+    /// that needs a token does first.
+    pub async fn caller(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        method: &Method,
+        uri: &Uri,
+    ) -> Result<Arc<Caller>, ApiError> {
+        let caller = self.authenticate(headers).await?;
+        self.rate_limit(&caller.api_key, method, uri.path())?;
+        Ok(caller)
     }
 
     /// Authenticates a request from its `Authorization` header.

@@ -30,13 +30,6 @@ use crate::orders::{parse_cancel, parse_modify, parse_order_id, parse_place, Ins
 
 type S = State<Arc<App>>;
 
-/// Authenticates and rate-limits a request.
-async fn caller(app: &Arc<App>, headers: &HeaderMap, method: &Method, uri: &Uri) -> Result<Arc<Caller>, ApiError> {
-    let caller = app.authenticate(headers).await?;
-    app.rate_limit(&caller.api_key, method, uri.path())?;
-    Ok(caller)
-}
-
 // ------------------------------------------------------------------------------ login, session
 
 #[derive(Serialize)]
@@ -168,7 +161,7 @@ pub(crate) async fn logout(State(app): S, RawQuery(query): RawQuery) -> Result<R
 // ----------------------------------------------------------------------------------- user
 
 pub(crate) async fn profile(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     let query = read_query(&app, uri.query())?;
     let (user_id, _) = subject(&app, &caller, &query, Action::ReadProfile).await?;
     let profile = app.with_users(move |u| u.profile(&user_id)).await?;
@@ -197,7 +190,7 @@ pub(crate) async fn margins(
     headers: HeaderMap,
     segment: Option<Path<String>>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     let query = read_query(&app, uri.query())?;
     let (_, account) = subject(&app, &caller, &query, Action::ReadFunds).await?;
     let m = app.link.read(|v| equity_margins(v, account))?;
@@ -237,7 +230,7 @@ pub(crate) async fn place_order(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     caller.allow(Action::PlaceOrders)?;
     let form = read_form(&app, &headers, body).await?;
     let client_ref = app.link.next_client_ref();
@@ -276,7 +269,7 @@ pub(crate) async fn modify_order(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     caller.allow(Action::PlaceOrders)?;
     let order_id = parse_order_id(&order_id)?;
     let form = read_form(&app, &headers, body).await?;
@@ -303,7 +296,7 @@ pub(crate) async fn cancel_order(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     caller.allow(Action::CancelOrders)?;
     let order_id = parse_order_id(&order_id)?;
     let mut form = read_query(&app, uri.query())?;
@@ -332,7 +325,7 @@ pub(crate) async fn cancel_order(
 
 /// `GET /orders`: the day's orders of the caller.
 pub(crate) async fn orders(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     let query = read_query(&app, uri.query())?;
     let (user_id, account) = subject(&app, &caller, &query, Action::ReadOrders).await?;
     app.link.read(|view| {
@@ -365,7 +358,7 @@ pub(crate) async fn order_history(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     let order_id = parse_order_id(&order_id)?;
     app.link.read(|view| {
         let entry = readable_order(view, &caller, order_id)?;
@@ -383,7 +376,7 @@ pub(crate) async fn order_trades(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     let order_id = parse_order_id(&order_id)?;
     app.link.read(|view| {
         let entry = readable_order(view, &caller, order_id)?;
@@ -399,7 +392,7 @@ pub(crate) async fn order_trades(
 
 /// `GET /trades`: the day's fills of the caller.
 pub(crate) async fn trades(State(app): S, method: Method, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     let query = read_query(&app, uri.query())?;
     let (_, account) = subject(&app, &caller, &query, Action::ReadTrades).await?;
     app.link.read(|view| {
@@ -455,7 +448,7 @@ pub(crate) async fn positions(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     let query = read_query(&app, uri.query())?;
     let (_, account) = subject(&app, &caller, &query, Action::ReadPositions).await?;
     let rows =
@@ -516,7 +509,7 @@ pub(crate) async fn holdings(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&app, &headers, &method, &uri).await?;
+    let caller = app.caller(&headers, &method, &uri).await?;
     let query = read_query(&app, uri.query())?;
     let (_, account) = subject(&app, &caller, &query, Action::ReadHoldings).await?;
     let rows = with_db(&app, "portfolio", move |c| services_portfolio::holdings(c, account).map_err(|e| e.to_string()))
@@ -592,7 +585,7 @@ async fn quote_any(
     headers: HeaderMap,
     kind: QuoteKind,
 ) -> Result<Response, ApiError> {
-    caller(&app, &headers, &method, &uri).await?;
+    app.caller(&headers, &method, &uri).await?;
     let query = read_query(&app, uri.query())?;
     app.link.read(|view| {
         let keys = quote_keys(view, &query)?;
@@ -637,7 +630,7 @@ pub(crate) async fn instruments(
     headers: HeaderMap,
     exchange: Option<Path<String>>,
 ) -> Result<Response, ApiError> {
-    caller(&app, &headers, &method, &uri).await?;
+    app.caller(&headers, &method, &uri).await?;
     let filter = match exchange {
         None => None,
         Some(Path(text)) => Some(
@@ -696,7 +689,7 @@ pub(crate) async fn historical(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller(&app, &headers, &method, &uri).await?;
+    app.caller(&headers, &method, &uri).await?;
     let query = read_query(&app, uri.query())?;
     let token: Token =
         token.parse().map_err(|_| ApiError::input(format!("Invalid instrument token `{}`.", printable(&token))))?;

@@ -1,6 +1,6 @@
 //! Posting journal entries and reading balances, statements and the audit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -11,15 +11,6 @@ use crate::FundsError;
 pub enum Side {
     Debit,
     Credit,
-}
-
-impl Side {
-    fn code(self) -> &'static str {
-        match self {
-            Side::Debit => "D",
-            Side::Credit => "C",
-        }
-    }
 }
 
 /// What kind of movement an entry records.
@@ -123,17 +114,28 @@ fn ensure_account(conn: &Connection, account: LedgerAccount) -> Result<i64, Fund
     account_id(conn, &code)?.ok_or_else(|| FundsError::Invariant(format!("no ledger account {code}")))
 }
 
-/// Ledger account ids, remembered so that posting an entry does not look them up in the
-/// database. An id found or created inside the open transaction is only `pending` until the
-/// transaction commits: if it rolls back, the row may be gone and its id handed to another
-/// account later, so [`AccountIds::rolled_back`] forgets it.
+/// The service's view of the books while it applies: ledger account ids and balances,
+/// remembered so that posting an entry neither looks ids up nor reads or writes a balance row.
+///
+/// - An id found or created inside the open transaction is only `pending` until the transaction
+///   commits: if it rolls back, the row may be gone and its id handed to another account later.
+/// - Balances are read from `ledger_accounts.balance` on first use, changed in memory by every
+///   posting (`dirty`), written once per changed account by [`Books::flush`] just before the
+///   transaction commits, and kept by [`Books::committed`].
+/// - [`Books::rolled_back`] forgets the pending ids and the dirty balances, so that the next
+///   transaction starts from what the database holds.
 #[derive(Debug, Default)]
-pub(crate) struct AccountIds {
+pub(crate) struct Books {
     committed: HashMap<LedgerAccount, i64>,
     pending: Vec<(LedgerAccount, i64)>,
+    /// Balances as of the last commit, by ledger account id.
+    balances: HashMap<i64, i64>,
+    /// Balances the open transaction changed (written in id order).
+    dirty: BTreeMap<i64, i64>,
+    bank: Option<i64>,
 }
 
-impl AccountIds {
+impl Books {
     /// The id of `account`, created on first use.
     pub(crate) fn id(&mut self, conn: &Connection, account: LedgerAccount) -> Result<i64, FundsError> {
         if let Some(&id) = self.committed.get(&account) {
@@ -147,19 +149,70 @@ impl AccountIds {
         Ok(id)
     }
 
-    /// The open transaction committed: its ids are now durable.
+    /// The balance of a ledger account as the open transaction has it.
+    pub(crate) fn balance(&mut self, conn: &Connection, id: i64) -> Result<i64, FundsError> {
+        if let Some(&b) = self.dirty.get(&id) {
+            return Ok(b);
+        }
+        if let Some(&b) = self.balances.get(&id) {
+            return Ok(b);
+        }
+        // Nothing writes `balance` before `flush`, so the row holds the last committed value.
+        let b = balance_of(conn, id)?;
+        self.balances.insert(id, b);
+        Ok(b)
+    }
+
+    /// Writes one entry (see [`post`]) and moves the balances it touches.
+    pub(crate) fn post(
+        &mut self,
+        conn: &Connection,
+        h: &EntryHeader<'_>,
+        lines: &[(i64, Side, i64)],
+    ) -> Result<Option<i64>, FundsError> {
+        let bank = match self.bank {
+            Some(b) => b,
+            None => {
+                let b = self.id(conn, LedgerAccount::Bank)?;
+                self.bank = Some(b);
+                b
+            }
+        };
+        let legs = legs(lines)?;
+        let Some(entry) = insert_entry(conn, h, &legs)? else { return Ok(None) };
+        for &(id, amount) in legs.iter().flatten() {
+            // Debits raise a debit-normal balance (the bank's) and lower every other.
+            let change = if id == bank { amount } else { -amount };
+            let b = self.balance(conn, id)?;
+            self.dirty.insert(id, b + change);
+        }
+        Ok(Some(entry))
+    }
+
+    /// Writes the balances the open transaction changed: call just before it commits.
+    pub(crate) fn flush(&mut self, tx: &Connection) -> Result<(), FundsError> {
+        let mut stmt = tx.prepare_cached("UPDATE ledger_accounts SET balance = ?2 WHERE id = ?1")?;
+        for (&id, &b) in &self.dirty {
+            stmt.execute(params![id, b])?;
+        }
+        Ok(())
+    }
+
+    /// The open transaction committed: its ids and balances are now durable.
     pub(crate) fn committed(&mut self) {
         self.committed.extend(self.pending.drain(..));
+        self.balances.extend(std::mem::take(&mut self.dirty));
     }
 
     /// The open transaction rolled back.
     pub(crate) fn rolled_back(&mut self) {
         self.pending.clear();
+        self.dirty.clear();
     }
 }
 
-/// The balance of a ledger account by id.
-pub(crate) fn balance_of(conn: &Connection, id: i64) -> Result<i64, FundsError> {
+/// The balance of a ledger account by id, as stored.
+fn balance_of(conn: &Connection, id: i64) -> Result<i64, FundsError> {
     Ok(conn
         .prepare_cached("SELECT balance FROM ledger_accounts WHERE id = ?1")?
         .query_row(params![id], |r| r.get(0))?)
@@ -181,7 +234,7 @@ pub fn balance(conn: &Connection, code: &str) -> Result<i64, FundsError> {
         .unwrap_or(0))
 }
 
-/// Everything an entry records apart from its lines.
+/// Everything an entry records apart from its legs.
 #[derive(Debug, Clone)]
 pub(crate) struct EntryHeader<'a> {
     pub seq: u64,
@@ -195,12 +248,44 @@ pub(crate) struct EntryHeader<'a> {
     pub memo: &'a str,
 }
 
-/// Writes one entry and its lines (zero amounts are skipped; negative ones are a bug and the
-/// schema refuses them). Returns the entry id.
-pub(crate) fn post(conn: &Connection, h: &EntryHeader<'_>, lines: &[(i64, Side, i64)]) -> Result<i64, FundsError> {
+/// Up to three legs `(ledger account id, signed amount)`, debits positive.
+type Legs = [Option<(i64, i64)>; 3];
+
+/// Lines netted per account into legs, in first-appearance order; accounts that net to zero are
+/// left out. More than three accounts, or an amount out of range, is a bug (the schema would
+/// refuse it too).
+fn legs(lines: &[(i64, Side, i64)]) -> Result<Legs, FundsError> {
+    let mut legs: Legs = [None; 3];
+    for &(account, side, amount) in lines {
+        if !(0..crate::schema::MAX_LEG).contains(&amount) {
+            return Err(FundsError::Invariant(format!("a line of {amount} paise")));
+        }
+        let signed = if side == Side::Debit { amount } else { -amount };
+        match legs.iter_mut().find(|l| l.is_none_or(|(a, _)| a == account)) {
+            Some(Some((_, v))) => *v += signed,
+            Some(slot) => *slot = Some((account, signed)),
+            None => return Err(FundsError::Invariant("an entry moves more than three accounts".into())),
+        }
+    }
+    let mut out: Legs = [None; 3];
+    for (slot, leg) in out.iter_mut().zip(legs.iter().flatten().filter(|(_, v)| *v != 0)) {
+        *slot = Some(*leg);
+    }
+    Ok(out)
+}
+
+/// Inserts one entry; `None` when its legs net to nothing (no entry is written).
+fn insert_entry(conn: &Connection, h: &EntryHeader<'_>, legs: &Legs) -> Result<Option<i64>, FundsError> {
+    let [Some((account1, amount1)), Some((account2, amount2)), third] = *legs else {
+        if legs[0].is_some() {
+            return Err(FundsError::Invariant(format!("a one-legged {} entry at seq {}", h.kind.code(), h.seq)));
+        }
+        return Ok(None);
+    };
     conn.prepare_cached(
-        "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, engine_account, token, trade_id, request_id, memo)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, engine_account, token, trade_id, request_id, memo,
+                                      account1, amount1, account2, amount2, account3, amount3)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         h.seq as i64,
@@ -211,21 +296,15 @@ pub(crate) fn post(conn: &Connection, h: &EntryHeader<'_>, lines: &[(i64, Side, 
         h.token,
         h.trade_id.map(|t| t as i64),
         h.request_id,
-        h.memo
+        h.memo,
+        account1,
+        amount1,
+        account2,
+        amount2,
+        third.map(|(a, _)| a),
+        third.map(|(_, v)| v),
     ])?;
-    let entry = conn.last_insert_rowid();
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO journal_lines (entry_id, line_no, account_id, side, amount) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    let mut line_no = 0;
-    for &(account, side, amount) in lines {
-        if amount == 0 {
-            continue;
-        }
-        stmt.execute(params![entry, line_no, account, side.code(), amount])?;
-        line_no += 1;
-    }
-    Ok(entry)
+    Ok(Some(conn.last_insert_rowid()))
 }
 
 /// One line of a client's statement: the net effect of one entry on the account.
@@ -274,18 +353,15 @@ pub fn statement(
     let Some(id) = account_id(conn, &cash_code(account))? else {
         return Ok(Statement { account, opening_balance: 0, lines: Vec::new(), closing_balance: 0 });
     };
+    // A cash account is credit-normal: its balance moves by minus its leg.
     let mut stmt = conn.prepare_cached(
         "WITH per_entry AS (
-             SELECT l.entry_id,
-                    SUM(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END) AS amount
-               FROM journal_lines l JOIN ledger_accounts a ON a.id = l.account_id
-              WHERE l.account_id = ?1
-              GROUP BY l.entry_id),
+             SELECT id, seq, ts_ns, kind, memo, trade_id, request_id,
+                    -(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2 ELSE amount3 END) AS amount
+               FROM journal_entries
+              WHERE (account1 = ?1 OR account2 = ?1 OR account3 = ?1) AND kind != 'block'),
          running AS (
-             SELECT e.id, e.seq, e.ts_ns, e.kind, e.memo, e.trade_id, e.request_id, p.amount,
-                    SUM(p.amount) OVER (ORDER BY e.id ROWS UNBOUNDED PRECEDING) AS balance
-               FROM per_entry p JOIN journal_entries e ON e.id = p.entry_id
-              WHERE e.kind != 'block')
+             SELECT *, SUM(amount) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS balance FROM per_entry)
          SELECT id, seq, ts_ns, kind, memo, trade_id, request_id, amount, balance
            FROM running WHERE ts_ns >= ?2 AND ts_ns < ?3 ORDER BY id",
     )?;
@@ -306,11 +382,9 @@ pub fn statement(
         .collect::<Result<Vec<_>, _>>()?;
     let opening_balance: i64 = conn
         .prepare_cached(
-            "SELECT COALESCE(SUM(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END), 0)
-               FROM journal_lines l
-               JOIN ledger_accounts a ON a.id = l.account_id
-               JOIN journal_entries e ON e.id = l.entry_id
-              WHERE l.account_id = ?1 AND e.ts_ns < ?2 AND e.kind != 'block'",
+            "SELECT COALESCE(-SUM(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2 ELSE amount3 END), 0)
+               FROM journal_entries
+              WHERE (account1 = ?1 OR account2 = ?1 OR account3 = ?1) AND ts_ns < ?2 AND kind != 'block'",
         )?
         .query_row(params![id, from], |r| r.get(0))?;
     let closing_balance = lines.last().map_or(opening_balance, |l| l.balance);
@@ -397,21 +471,21 @@ pub fn blocked_statement(
     // -1 matches no line: an account that never had blocked cash has no such ledger accounts.
     let reserved_id = account_id(conn, &reserved_code(account))?.unwrap_or(-1);
     let margin_id = account_id(conn, &margin_code(account))?.unwrap_or(-1);
+    // Both are credit-normal: a balance moves by minus its leg.
     let mut stmt = conn.prepare_cached(
         "WITH per_entry AS (
-             SELECT l.entry_id,
-                    SUM(CASE WHEN l.account_id = ?1 THEN (CASE l.side WHEN 'C' THEN l.amount ELSE -l.amount END)
-                             ELSE 0 END) AS reserved,
-                    SUM(CASE WHEN l.account_id = ?2 THEN (CASE l.side WHEN 'C' THEN l.amount ELSE -l.amount END)
-                             ELSE 0 END) AS margin
-               FROM journal_lines l
-              WHERE l.account_id IN (?1, ?2)
-              GROUP BY l.entry_id),
+             SELECT id, seq, ts_ns,
+                    -(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2 WHEN account3 THEN amount3
+                      ELSE 0 END) AS reserved,
+                    -(CASE ?2 WHEN account1 THEN amount1 WHEN account2 THEN amount2 WHEN account3 THEN amount3
+                      ELSE 0 END) AS margin
+               FROM journal_entries
+              WHERE account1 IN (?1, ?2) OR account2 IN (?1, ?2) OR account3 IN (?1, ?2)),
          running AS (
-             SELECT e.id, e.seq, e.ts_ns, p.reserved, p.margin,
-                    SUM(p.reserved) OVER (ORDER BY e.id ROWS UNBOUNDED PRECEDING) AS reserved_after,
-                    SUM(p.margin) OVER (ORDER BY e.id ROWS UNBOUNDED PRECEDING) AS margin_after
-               FROM per_entry p JOIN journal_entries e ON e.id = p.entry_id)
+             SELECT *,
+                    SUM(reserved) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS reserved_after,
+                    SUM(margin) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS margin_after
+               FROM per_entry)
          SELECT id, seq, ts_ns, reserved, margin, reserved_after, margin_after
            FROM running WHERE ts_ns >= ?3 AND ts_ns < ?4 ORDER BY id",
     )?;
@@ -430,12 +504,12 @@ pub fn blocked_statement(
         .collect::<Result<Vec<_>, _>>()?;
     let opening: (i64, i64) = conn
         .prepare_cached(
-            "SELECT COALESCE(SUM(CASE WHEN l.account_id = ?1 THEN (CASE l.side WHEN 'C' THEN l.amount ELSE -l.amount END)
-                                      ELSE 0 END), 0),
-                    COALESCE(SUM(CASE WHEN l.account_id = ?2 THEN (CASE l.side WHEN 'C' THEN l.amount ELSE -l.amount END)
-                                      ELSE 0 END), 0)
-               FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id
-              WHERE l.account_id IN (?1, ?2) AND e.ts_ns < ?3",
+            "SELECT COALESCE(-SUM(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2
+                                  WHEN account3 THEN amount3 ELSE 0 END), 0),
+                    COALESCE(-SUM(CASE ?2 WHEN account1 THEN amount1 WHEN account2 THEN amount2
+                                  WHEN account3 THEN amount3 ELSE 0 END), 0)
+               FROM journal_entries
+              WHERE (account1 IN (?1, ?2) OR account2 IN (?1, ?2) OR account3 IN (?1, ?2)) AND ts_ns < ?3",
         )?
         .query_row(params![reserved_id, margin_id, from], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let closing = lines.last().map_or(opening, |l| (l.reserved, l.margin));
@@ -446,10 +520,12 @@ pub fn blocked_statement(
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Audit {
     pub entries: u64,
-    pub lines: u64,
-    /// Entries whose lines do not sum to zero, or with fewer than two lines.
+    /// Legs of all entries (two or three each).
+    pub legs: u64,
+    /// Entries whose legs do not sum to zero (the schema's `CHECK`s refuse them; the audit looks
+    /// again, for a database written with checks switched off).
     pub unbalanced_entries: Vec<i64>,
-    /// Accounts whose cached balance differs from the sum of their lines.
+    /// Accounts whose cached balance differs from the sum of their legs.
     pub stale_balances: Vec<String>,
     /// Sum of all debit-normal balances minus all credit-normal ones: 0 for sound books.
     pub trial_balance: i64,
@@ -461,27 +537,32 @@ impl Audit {
     }
 }
 
-/// Re-checks the books from the lines up: every entry balances, every cached balance is the sum
-/// of its lines, and the trial balance is zero.
+/// Re-checks the books from the legs up: every entry balances, every cached balance is the sum
+/// of its legs, and the trial balance is zero.
 pub fn audit(conn: &Connection) -> Result<Audit, FundsError> {
-    let entries: i64 = conn.query_row("SELECT COUNT(*) FROM journal_entries", [], |r| r.get(0))?;
-    let lines: i64 = conn.query_row("SELECT COUNT(*) FROM journal_lines", [], |r| r.get(0))?;
+    let (entries, legs): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(2 + (account3 IS NOT NULL)), 0) FROM journal_entries",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let unbalanced_entries = conn
         .prepare(
-            "SELECT e.id FROM journal_entries e LEFT JOIN journal_lines l ON l.entry_id = e.id
-              GROUP BY e.id
-             HAVING COUNT(l.line_no) < 2
-                 OR COALESCE(SUM(CASE l.side WHEN 'D' THEN l.amount ELSE -l.amount END), 0) != 0
-                 OR MAX(e.unbalanced) != 0
-              ORDER BY e.id",
+            "SELECT id FROM journal_entries
+              WHERE account2 IS NULL OR amount1 + amount2 + COALESCE(amount3, 0) != 0
+                 OR (account3 IS NULL) != (amount3 IS NULL)
+              ORDER BY id",
         )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<Vec<i64>, _>>()?;
     let stale_balances = conn
         .prepare(
-            "SELECT a.code FROM ledger_accounts a
-              WHERE a.balance != (SELECT COALESCE(SUM(CASE WHEN l.side = a.normal_side THEN l.amount ELSE -l.amount END), 0)
-                                    FROM journal_lines l WHERE l.account_id = a.id)
+            "WITH legs (account, amount) AS (
+                 SELECT account1, amount1 FROM journal_entries
+                 UNION ALL SELECT account2, amount2 FROM journal_entries
+                 UNION ALL SELECT account3, amount3 FROM journal_entries WHERE account3 IS NOT NULL),
+             sums AS (SELECT account, SUM(amount) AS debits FROM legs GROUP BY account)
+             SELECT a.code FROM ledger_accounts a LEFT JOIN sums s ON s.account = a.id
+              WHERE a.balance != CASE a.normal_side WHEN 'D' THEN COALESCE(s.debits, 0) ELSE -COALESCE(s.debits, 0) END
               ORDER BY a.id",
         )?
         .query_map([], |r| r.get(0))?
@@ -491,7 +572,7 @@ pub fn audit(conn: &Connection) -> Result<Audit, FundsError> {
         [],
         |r| r.get(0),
     )?;
-    Ok(Audit { entries: entries as u64, lines: lines as u64, unbalanced_entries, stale_balances, trial_balance })
+    Ok(Audit { entries: entries as u64, legs: legs as u64, unbalanced_entries, stale_balances, trial_balance })
 }
 
 #[cfg(test)]
@@ -508,7 +589,7 @@ mod tests {
     #[test]
     fn an_id_from_a_rolled_back_transaction_is_forgotten() {
         let (_dir, conn) = db();
-        let mut ids = AccountIds::default();
+        let mut ids = Books::default();
         let tx = conn.unchecked_transaction().expect("tx");
         let lost = ids.id(&tx, LedgerAccount::Cash(5)).expect("create");
         assert_eq!(ids.id(&tx, LedgerAccount::Cash(5)).expect("again"), lost, "same id within the transaction");
@@ -530,5 +611,51 @@ mod tests {
             ids.id(&conn, LedgerAccount::Bank).expect("bank"),
             account_id(&conn, BANK).expect("q").expect("bank")
         );
+    }
+
+    #[test]
+    fn balances_are_written_at_flush_and_forgotten_on_rollback() {
+        let (_dir, conn) = db();
+        let mut books = Books::default();
+        let header = |ordinal| EntryHeader {
+            seq: 1,
+            ordinal,
+            ts_ns: 0,
+            kind: EntryKind::Deposit,
+            engine_account: Some(5),
+            token: None,
+            trade_id: None,
+            request_id: None,
+            memo: "deposit",
+        };
+        let post = |books: &mut Books, conn: &Connection, ordinal, amount| {
+            let bank = books.id(conn, LedgerAccount::Bank).expect("bank");
+            let cash = books.id(conn, LedgerAccount::Cash(5)).expect("cash");
+            books
+                .post(conn, &header(ordinal), &[(bank, Side::Debit, amount), (cash, Side::Credit, amount)])
+                .expect("post")
+        };
+
+        // Rolled back: neither the entry nor the balances stay, in the database or in memory.
+        let tx = conn.unchecked_transaction().expect("tx");
+        post(&mut books, &tx, 0, 700).expect("an entry");
+        let cash = books.id(&tx, LedgerAccount::Cash(5)).expect("cash");
+        assert_eq!(books.balance(&tx, cash).expect("balance"), 700, "the open transaction sees its postings");
+        assert_eq!(balance(&tx, "cash:5").expect("stored"), 0, "not written before the flush");
+        drop(tx);
+        books.rolled_back();
+
+        // Committed: written once, at the flush.
+        let tx = conn.unchecked_transaction().expect("tx");
+        post(&mut books, &tx, 0, 100).expect("an entry");
+        post(&mut books, &tx, 1, 50).expect("an entry");
+        assert_eq!(post(&mut books, &tx, 2, 0), None, "an entry of nothing is not written");
+        books.flush(&tx).expect("flush");
+        tx.commit().expect("commit");
+        books.committed();
+        assert_eq!((balance(&conn, "cash:5").expect("cash"), balance(&conn, BANK).expect("bank")), (150, 150));
+        let cash = books.id(&conn, LedgerAccount::Cash(5)).expect("cash");
+        assert_eq!(books.balance(&conn, cash).expect("balance"), 150);
+        assert!(audit(&conn).expect("audit").is_clean());
     }
 }

@@ -102,7 +102,7 @@ pub use requests::{
     get_request, request_deposit, request_withdrawal, requests, FundsRequest, RequestKind, RequestStatus,
 };
 
-use ledger::{balance_of, post, AccountIds, EntryHeader, EntryKind, LedgerAccount, Side, BANK};
+use ledger::{Books, EntryHeader, EntryKind, LedgerAccount, Side, BANK};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FundsError {
@@ -144,8 +144,8 @@ pub struct FundsService {
     caught_up: bool,
     /// Requests this process handed to the sink.
     sent: HashSet<i64>,
-    /// Ledger account ids already looked up.
-    ids: AccountIds,
+    /// Ledger account ids and balances (see [`Books`]).
+    books: Books,
     /// The fee schedule's fee account, once read outside a transaction that changed it.
     fee_account: Option<AccountId>,
     /// The open transaction set a fee schedule: do not remember the fee account until it commits.
@@ -174,7 +174,7 @@ impl FundsService {
             sink: None,
             caught_up: false,
             sent: HashSet::new(),
-            ids: AccountIds::default(),
+            books: Books::default(),
             fee_account: None,
             fee_schedule_pending: false,
         }
@@ -236,7 +236,7 @@ impl FundsService {
             }
             match *event {
                 Event::AccountCreated { account, .. } => {
-                    self.ids.id(tx, LedgerAccount::Cash(account))?;
+                    self.books.id(tx, LedgerAccount::Cash(account))?;
                 }
                 Event::FeeScheduleSet(fees) => {
                     self.fee_account = None;
@@ -249,15 +249,21 @@ impl FundsService {
                 }
                 Event::Trade(t) => {
                     let fee_account = self.fee_account(tx)?;
-                    post_trade(tx, &mut self.ids, &mut ctx, &t, fee_account)?;
+                    post_trade(tx, &mut self.books, &mut ctx, &t, fee_account)?;
                     ctx.last_trade = Some(t);
                 }
                 Event::BalanceChanged { account, delta, cash, reason, client_ref } => {
                     ctx.reported_cash.insert(account, cash);
                     match reason {
-                        BalanceReason::Deposit | BalanceReason::Withdrawal => {
-                            post_deposit_or_withdrawal(tx, &mut self.ids, &mut ctx, account, delta, reason, client_ref)?
-                        }
+                        BalanceReason::Deposit | BalanceReason::Withdrawal => post_deposit_or_withdrawal(
+                            tx,
+                            &mut self.books,
+                            &mut ctx,
+                            account,
+                            delta,
+                            reason,
+                            client_ref,
+                        )?,
                         // Posted with the trade; checked against `cash` at the end of the batch.
                         BalanceReason::TradeSettlement | BalanceReason::Fee => {}
                         BalanceReason::MisSettlement => {
@@ -267,7 +273,7 @@ impl FundsService {
                             };
                             post_mis_close(
                                 tx,
-                                &mut self.ids,
+                                &mut self.books,
                                 &mut ctx,
                                 EntryKind::MisSettlement,
                                 account,
@@ -282,7 +288,7 @@ impl FundsService {
                             };
                             post_mis_close(
                                 tx,
-                                &mut self.ids,
+                                &mut self.books,
                                 &mut ctx,
                                 EntryKind::MisConversion,
                                 account,
@@ -293,12 +299,13 @@ impl FundsService {
                     }
                 }
                 Event::HoldingsChanged { account, token, reason: HoldingsReason::MisConversion, .. } => {
-                    let open = balance_of(tx, self.ids.id(tx, LedgerAccount::Mis(account, token))?)?;
+                    let clearing = self.books.id(tx, LedgerAccount::Mis(account, token))?;
+                    let open = self.books.balance(tx, clearing)?;
                     ctx.conversion = Some((account, token, open));
                 }
                 Event::AccountRisk { account, reserved, margin } => {
                     ctx.reported_risk.insert(account, (reserved, margin));
-                    post_block(tx, &mut self.ids, &mut ctx, account, reserved, margin)?;
+                    post_block(tx, &mut self.books, &mut ctx, account, reserved, margin)?;
                 }
                 Event::Rejected {
                     kind: kind @ (CommandKind::Deposit | CommandKind::Withdraw),
@@ -349,11 +356,10 @@ impl FundsService {
 impl FundsService {
     /// A client's (free cash, reserved, margin) in the ledger.
     fn client_balances(&mut self, tx: &Connection, account: AccountId) -> Result<(i64, i64, i64), FundsError> {
-        Ok((
-            balance_of(tx, self.ids.id(tx, LedgerAccount::Cash(account))?)?,
-            balance_of(tx, self.ids.id(tx, LedgerAccount::Reserved(account))?)?,
-            balance_of(tx, self.ids.id(tx, LedgerAccount::Margin(account))?)?,
-        ))
+        let cash = self.books.id(tx, LedgerAccount::Cash(account))?;
+        let reserved = self.books.id(tx, LedgerAccount::Reserved(account))?;
+        let margin = self.books.id(tx, LedgerAccount::Margin(account))?;
+        Ok((self.books.balance(tx, cash)?, self.books.balance(tx, reserved)?, self.books.balance(tx, margin)?))
     }
 
     /// The account fees are paid to (the engine's default schedule names account 0).
@@ -420,14 +426,14 @@ fn fee_account(conn: &Connection) -> Result<AccountId, FundsError> {
 /// One fill: the traded value from buyer to seller, then the fees to the fee account.
 fn post_trade(
     tx: &Connection,
-    ids: &mut AccountIds,
+    books: &mut Books,
     ctx: &mut BatchCtx,
     t: &Trade,
     fee_account: AccountId,
 ) -> Result<(), FundsError> {
     let mut leg = |account: AccountId, product: Product| match product {
-        Product::Cnc => ids.id(tx, LedgerAccount::Cash(account)),
-        Product::Mis => ids.id(tx, LedgerAccount::Mis(account, t.token)),
+        Product::Cnc => books.id(tx, LedgerAccount::Cash(account)),
+        Product::Mis => books.id(tx, LedgerAccount::Mis(account, t.token)),
     };
     let buyer = leg(t.buy_account, t.buy_product)?;
     let seller = leg(t.sell_account, t.sell_product)?;
@@ -439,19 +445,19 @@ fn post_trade(
     let mut h = ctx.header(EntryKind::Trade, &memo);
     h.token = Some(t.token);
     h.trade_id = Some(t.trade_id);
-    post(tx, &h, &[(buyer, Side::Debit, value), (seller, Side::Credit, value)])?;
+    books.post(tx, &h, &[(buyer, Side::Debit, value), (seller, Side::Credit, value)])?;
     if t.buy_fee != 0 || t.sell_fee != 0 {
         if t.buy_fee < 0 || t.sell_fee < 0 {
             return Err(invariant(ctx.seq, &format!("trade {} has a negative fee", t.trade_id)));
         }
-        let fees = ids.id(tx, LedgerAccount::Cash(fee_account))?;
-        let buyer_cash = ids.id(tx, LedgerAccount::Cash(t.buy_account))?;
-        let seller_cash = ids.id(tx, LedgerAccount::Cash(t.sell_account))?;
+        let fees = books.id(tx, LedgerAccount::Cash(fee_account))?;
+        let buyer_cash = books.id(tx, LedgerAccount::Cash(t.buy_account))?;
+        let seller_cash = books.id(tx, LedgerAccount::Cash(t.sell_account))?;
         let memo = format!("brokerage, trade {}", t.trade_id);
         let mut h = ctx.header(EntryKind::Fee, &memo);
         h.token = Some(t.token);
         h.trade_id = Some(t.trade_id);
-        post(
+        books.post(
             tx,
             &h,
             &[
@@ -467,7 +473,7 @@ fn post_trade(
 #[allow(clippy::too_many_arguments)]
 fn post_deposit_or_withdrawal(
     tx: &Connection,
-    ids: &mut AccountIds,
+    books: &mut Books,
     ctx: &mut BatchCtx,
     account: AccountId,
     delta: i64,
@@ -498,8 +504,8 @@ fn post_deposit_or_withdrawal(
         }
         None => None,
     };
-    let cash = ids.id(tx, LedgerAccount::Cash(account))?;
-    let bank = ids.id(tx, LedgerAccount::Bank)?;
+    let cash = books.id(tx, LedgerAccount::Cash(account))?;
+    let bank = books.id(tx, LedgerAccount::Bank)?;
     let memo = match &request {
         Some(r) => format!("{} {}", request_kind.code(), r.reference),
         None => request_kind.code().to_string(),
@@ -511,7 +517,7 @@ fn post_deposit_or_withdrawal(
         EntryKind::Deposit => [(bank, Side::Debit, amount), (cash, Side::Credit, amount)],
         _ => [(cash, Side::Debit, amount), (bank, Side::Credit, amount)],
     };
-    let entry = post(tx, &h, &lines)?;
+    let entry = books.post(tx, &h, &lines)?.ok_or_else(|| invariant(ctx.seq, "a movement of nothing"))?;
     if let Some(r) = request {
         if r.status == RequestStatus::Rejected {
             tracing::warn!(request = r.id, "a resubmitted copy was applied after the first was refused");
@@ -566,26 +572,27 @@ fn on_funds_rejected(
 /// one entry.
 fn post_block(
     tx: &Connection,
-    ids: &mut AccountIds,
+    books: &mut Books,
     ctx: &mut BatchCtx,
     account: AccountId,
     reserved: i64,
     margin: i64,
 ) -> Result<(), FundsError> {
-    let reserved_id = ids.id(tx, LedgerAccount::Reserved(account))?;
-    let margin_id = ids.id(tx, LedgerAccount::Margin(account))?;
-    let (reserved_delta, margin_delta) = (reserved - balance_of(tx, reserved_id)?, margin - balance_of(tx, margin_id)?);
+    let reserved_id = books.id(tx, LedgerAccount::Reserved(account))?;
+    let margin_id = books.id(tx, LedgerAccount::Margin(account))?;
+    let (reserved_delta, margin_delta) =
+        (reserved - books.balance(tx, reserved_id)?, margin - books.balance(tx, margin_id)?);
     if reserved_delta == 0 && margin_delta == 0 {
         return Ok(());
     }
-    let cash = ids.id(tx, LedgerAccount::Cash(account))?;
+    let cash = books.id(tx, LedgerAccount::Cash(account))?;
     // A positive delta blocks more: the blocked account is credited, free cash debited.
     let line = |id: i64, delta: i64| if delta >= 0 { (id, Side::Credit, delta) } else { (id, Side::Debit, -delta) };
     let freed = -(reserved_delta + margin_delta);
     let memo = format!("blocked: reserved {reserved}, margin {margin}");
     let mut h = ctx.header(EntryKind::Block, &memo);
     h.engine_account = Some(account);
-    post(tx, &h, &[line(reserved_id, reserved_delta), line(margin_id, margin_delta), line(cash, freed)])?;
+    books.post(tx, &h, &[line(reserved_id, reserved_delta), line(margin_id, margin_delta), line(cash, freed)])?;
     Ok(())
 }
 
@@ -593,22 +600,22 @@ fn post_block(
 /// the client's cash.
 fn post_mis_close(
     tx: &Connection,
-    ids: &mut AccountIds,
+    books: &mut Books,
     ctx: &mut BatchCtx,
     kind: EntryKind,
     account: AccountId,
     token: Token,
     delta: i64,
 ) -> Result<(), FundsError> {
-    let clearing = ids.id(tx, LedgerAccount::Mis(account, token))?;
-    let open = balance_of(tx, clearing)?;
+    let clearing = books.id(tx, LedgerAccount::Mis(account, token))?;
+    let open = books.balance(tx, clearing)?;
     if open != delta {
         return Err(invariant(
             ctx.seq,
             &format!("account {account} token {token}: closing an MIS position worth {open} for {delta}"),
         ));
     }
-    let cash = ids.id(tx, LedgerAccount::Cash(account))?;
+    let cash = books.id(tx, LedgerAccount::Cash(account))?;
     let memo = format!("{} {}", kind.code().replace('_', " "), token);
     let mut h = ctx.header(kind, &memo);
     h.engine_account = Some(account);
@@ -618,7 +625,7 @@ fn post_mis_close(
     } else {
         [(cash, Side::Debit, -delta), (clearing, Side::Credit, -delta)]
     };
-    post(tx, &h, &lines)?;
+    books.post(tx, &h, &lines)?;
     Ok(())
 }
 
@@ -641,15 +648,19 @@ impl Service for FundsService {
         Ok(self.apply_batch(tx, batch)?)
     }
 
+    fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
+        Ok(self.books.flush(tx)?)
+    }
+
     fn after_commit(&mut self, conn: &Connection) -> Result<(), ServiceError> {
-        self.ids.committed();
+        self.books.committed();
         self.fee_schedule_pending = false;
         self.submit_pending(conn)?;
         Ok(())
     }
 
     fn rolled_back(&mut self) {
-        self.ids.rolled_back();
+        self.books.rolled_back();
         self.fee_account = None;
         self.fee_schedule_pending = false;
     }

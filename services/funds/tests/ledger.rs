@@ -12,17 +12,14 @@ fn day() -> (engine_core::Engine, Vec<EventBatch>) {
     run_engine(&trading_day(20, 2_000, 7), TS0)
 }
 
-/// Sum of the signed lines of each entry that does not sum to zero.
+/// Sum of the signed legs of each entry that does not sum to zero.
 fn unbalanced(conn: &Connection) -> Vec<(i64, i64)> {
-    conn.prepare(
-        "SELECT entry_id, SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) AS s
-           FROM journal_lines GROUP BY entry_id HAVING s != 0",
-    )
-    .expect("prepare")
-    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-    .expect("query")
-    .collect::<Result<_, _>>()
-    .expect("rows")
+    conn.prepare("SELECT id, amount1 + amount2 + COALESCE(amount3, 0) AS s FROM journal_entries WHERE s != 0")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
@@ -42,7 +39,7 @@ fn a_trading_day_reconciles_with_the_engine_to_the_paisa() {
     let a = audit(conn).expect("audit");
     assert!(a.is_clean(), "{a:?}");
     assert!(a.entries > 1_000, "{} entries", a.entries);
-    assert_eq!(unbalanced(conn), vec![], "every entry's lines sum to zero");
+    assert_eq!(unbalanced(conn), vec![], "every entry's legs sum to zero");
 
     // Every movement kind happened and was journalled.
     let events = batches.iter().flat_map(|b| &b.events);
@@ -129,79 +126,51 @@ fn the_database_refuses_unbalanced_entries() {
         conn.query_row("SELECT id FROM ledger_accounts WHERE code = 'bank'", [], |r| r.get(0)).expect("bank");
     let cash: i64 =
         conn.query_row("SELECT id FROM ledger_accounts WHERE code = 'cash:1'", [], |r| r.get(0)).expect("cash");
-    let entry = |tx: &rusqlite::Transaction<'_>| {
-        tx.execute(
-            "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, memo) VALUES (999999, 0, 0, 'deposit', 'forged')",
-            [],
-        )
-        .expect("entry row");
-        tx.last_insert_rowid()
-    };
-    let line = |tx: &rusqlite::Transaction<'_>, e: i64, no: i64, account: i64, side: &str, amount: &str| {
-        tx.execute(
+    let fee: i64 =
+        conn.query_row("SELECT id FROM ledger_accounts WHERE code = 'cash:2'", [], |r| r.get(0)).expect("cash:2");
+    // An entry with the given legs, each `(account, signed amount)`, debits positive.
+    let entry = |legs: &str| {
+        conn.execute(
             &format!(
-                "INSERT INTO journal_lines (entry_id, line_no, account_id, side, amount)
-                 VALUES ({e}, {no}, {account}, '{side}', {amount})"
+                "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, memo, account1, amount1, account2, amount2,
+                                              account3, amount3)
+                 VALUES (999999, 0, 0, 'deposit', 'forged', {legs})"
             ),
             [],
         )
     };
+    let refused = |legs: &str, why: &str| {
+        let err = entry(legs).expect_err(why).to_string();
+        assert!(err.contains("constraint failed") || err.contains("cannot store REAL"), "{why}: {err}");
+    };
 
-    // One line: the commit fails and nothing stays.
-    let tx = conn.unchecked_transaction().expect("tx");
-    let e = entry(&tx);
-    line(&tx, e, 0, cash, "C", "100").expect("line");
-    let err = tx.commit().expect_err("an unbalanced entry must not commit");
-    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+    refused(&format!("{bank}, 100, {cash}, -99, NULL, NULL"), "legs that differ by a paisa");
+    refused(&format!("{bank}, 100, {cash}, -100, {fee}, 1"), "a third leg that unbalances");
+    refused(&format!("{bank}, 100, NULL, NULL, NULL, NULL"), "one leg");
+    refused(&format!("{bank}, 0, {cash}, 0, NULL, NULL"), "zero amounts");
+    refused(&format!("{bank}, 100, {cash}, -100, {fee}, NULL"), "a third account without an amount");
+    refused(&format!("{bank}, 100, {bank}, -100, NULL, NULL"), "the same account twice");
+    refused(&format!("{bank}, 1.5, {cash}, -1.5, NULL, NULL"), "paise are integers");
+    refused(&format!("{bank}, 100, 999999, -100, NULL, NULL"), "an account that does not exist");
+    // Legs that balance only in floating point: the sum overflows 64 bits and rounds to zero.
+    refused(
+        &format!("{bank}, 4611686018427387904, {cash}, 4611686018427387905, {fee}, -9223372036854775808"),
+        "an overflowing sum",
+    );
 
-    // Two lines that differ by a paisa.
-    let tx = conn.unchecked_transaction().expect("tx");
-    let e = entry(&tx);
-    line(&tx, e, 0, bank, "D", "100").expect("line");
-    line(&tx, e, 1, cash, "C", "99").expect("line");
-    assert!(tx.commit().is_err());
-
-    // An entry with no lines at all, in autocommit mode.
-    assert!(conn
-        .execute("INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, memo) VALUES (999999, 0, 0, 'fee', 'x')", [])
-        .is_err());
-
-    // Forging the flag.
-    let tx = conn.unchecked_transaction().expect("tx");
-    let e = entry(&tx);
-    line(&tx, e, 0, cash, "C", "100").expect("line");
-    let err = tx.execute(&format!("UPDATE journal_entries SET unbalanced = 0 WHERE id = {e}"), []).expect_err("forge");
-    assert!(err.to_string().contains("balanced only when its lines are"), "{err}");
-    drop(tx);
-
-    // Per-line rules: positive integer paise, a side of D or C.
-    let tx = conn.unchecked_transaction().expect("tx");
-    let e = entry(&tx);
-    assert!(line(&tx, e, 0, cash, "C", "0").is_err());
-    assert!(line(&tx, e, 0, cash, "C", "-5").is_err());
-    assert!(line(&tx, e, 0, cash, "C", "1.5").is_err(), "paise are integers");
-    assert!(line(&tx, e, 0, cash, "X", "5").is_err());
-    drop(tx);
-
-    // Posted lines and entries can be neither changed nor removed; a line added to a posted
-    // entry unbalances it.
-    assert!(conn.execute("UPDATE journal_lines SET amount = amount + 1", []).is_err());
-    assert!(conn.execute("DELETE FROM journal_lines", []).is_err());
-    assert!(conn.execute("DELETE FROM journal_entries", []).is_err());
+    // Posted entries can be neither changed nor removed.
+    assert!(conn.execute("UPDATE journal_entries SET amount1 = amount1 + 1, amount2 = amount2 - 1", []).is_err());
     assert!(conn.execute("UPDATE journal_entries SET memo = 'edited'", []).is_err());
-    assert!(conn.execute("DELETE FROM ledger_balance_guard", []).is_err());
-    let tx = conn.unchecked_transaction().expect("tx");
-    line(&tx, 1, 9, cash, "D", "1").expect("line");
-    assert!(tx.commit().is_err());
+    assert!(conn.execute("DELETE FROM journal_entries", []).is_err());
+    assert!(conn.execute("DELETE FROM ledger_accounts WHERE code = 'bank'", []).is_err());
 
-    // A balanced entry is fine (and the failed attempts left no trace).
+    // A balanced entry is fine (and the failed attempts left no trace); written outside the
+    // service, it leaves the cached balances stale, which the audit reports.
     assert_eq!(dump(conn), before);
-    let tx = conn.unchecked_transaction().expect("tx");
-    let e = entry(&tx);
-    line(&tx, e, 0, bank, "D", "100").expect("line");
-    line(&tx, e, 1, cash, "C", "100").expect("line");
-    tx.commit().expect("a balanced entry commits");
-    assert!(audit(conn).expect("audit").is_clean());
+    entry(&format!("{bank}, 100, {cash}, -100, NULL, NULL")).expect("a balanced entry");
+    let a = audit(conn).expect("audit");
+    assert!(a.unbalanced_entries.is_empty() && a.trial_balance == 0, "{a:?}");
+    assert_eq!(a.stale_balances, vec!["bank".to_string(), "cash:1".to_string()]);
 }
 
 /// Fails once at a given seq, in the middle of the runner's transaction.
@@ -224,6 +193,15 @@ impl Service for FailOnce {
             return Err(ServiceError::Invariant("injected failure".into()));
         }
         Ok(())
+    }
+    fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
+        self.inner.before_commit(tx)
+    }
+    fn after_commit(&mut self, conn: &Connection) -> Result<(), ServiceError> {
+        self.inner.after_commit(conn)
+    }
+    fn rolled_back(&mut self) {
+        self.inner.rolled_back()
     }
 }
 
@@ -290,6 +268,15 @@ fn crash_child() {
                 std::process::abort();
             }
             Ok(())
+        }
+        fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
+            self.0.before_commit(tx)
+        }
+        fn after_commit(&mut self, conn: &Connection) -> Result<(), ServiceError> {
+            self.0.after_commit(conn)
+        }
+        fn rolled_back(&mut self) {
+            self.0.rolled_back()
         }
     }
     let (_, batches) = run_engine(&trading_day(10, 1_000, 11), TS0);
@@ -414,9 +401,8 @@ fn blocked_cash_moves_between_free_reserved_and_margin() {
     // Each block entry moves money between the client's own accounts only.
     let outside: i64 = conn
         .query_row(
-            "SELECT COUNT(*) FROM journal_lines l
-               JOIN journal_entries e ON e.id = l.entry_id
-               JOIN ledger_accounts a ON a.id = l.account_id
+            "SELECT COUNT(*) FROM journal_entries e
+               JOIN ledger_accounts a ON a.id IN (e.account1, e.account2, e.account3)
               WHERE e.kind = 'block' AND (a.kind NOT IN ('cash', 'reserved', 'margin') OR a.engine_account != e.engine_account)",
             [],
             |r| r.get(0),
@@ -446,4 +432,117 @@ fn a_database_of_the_older_schema_is_refused() {
     drop(conn);
     let err = ServiceRunner::open(&path, FundsService::ledger_only()).expect_err("an old database");
     assert!(err.to_string().contains("predates the reserved and margin"), "{err}");
+}
+
+/// A version 1 database (one row per line, balanced by triggers) with a deposit that a request
+/// names, a three-line fee, a two-line block and an entry whose lines cancel out.
+fn v1_database(path: &std::path::Path, extra: &str) {
+    let conn = services_core::open_db(path).expect("open");
+    conn.execute_batch(include_str!("fixtures/funds_v1.sql")).expect("version 1 schema");
+    conn.execute_batch(&format!(
+        "BEGIN;
+         INSERT INTO ledger_accounts (id, code, kind, engine_account, normal_side) VALUES
+             (2, 'cash:1', 'cash', 1, 'C'), (3, 'cash:2', 'cash', 2, 'C'), (4, 'cash:0', 'cash', 0, 'C'),
+             (5, 'reserved:1', 'reserved', 1, 'C');
+         INSERT INTO funds_requests (id, account, kind, amount, reference) VALUES (1, 1, 'deposit', 100000, 'ref-1');
+         INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, engine_account, request_id, memo)
+             VALUES (10, 5, 0, 1000, 'deposit', 1, 1, 'deposit ref-1');
+         INSERT INTO journal_lines VALUES (10, 0, 1, 'D', 100000), (10, 1, 2, 'C', 100000);
+         UPDATE funds_requests SET status = 'completed', entry_id = 10, resolved_seq = 5 WHERE id = 1;
+         INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, engine_account, memo)
+             VALUES (11, 6, 0, 2000, 'deposit', 2, 'deposit');
+         INSERT INTO journal_lines VALUES (11, 0, 1, 'D', 50000), (11, 1, 3, 'C', 50000);
+         INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, trade_id, memo)
+             VALUES (12, 7, 0, 3000, 'fee', 1, 'brokerage, trade 1');
+         INSERT INTO journal_lines VALUES (12, 0, 2, 'D', 20), (12, 1, 3, 'D', 20), (12, 2, 4, 'C', 40);
+         INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, engine_account, memo)
+             VALUES (13, 8, 0, 4000, 'block', 1, 'blocked: reserved 700, margin 0');
+         INSERT INTO journal_lines VALUES (13, 0, 5, 'C', 700), (13, 1, 2, 'D', 700);
+         INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, engine_account, memo)
+             VALUES (14, 9, 0, 5000, 'block', 1, 'blocked and released');
+         INSERT INTO journal_lines VALUES (14, 0, 5, 'C', 9), (14, 1, 5, 'D', 9);
+         {extra}
+         COMMIT;"
+    ))
+    .expect("version 1 rows");
+}
+
+/// An entry as stored: id, kind, then the legs.
+type Row = (i64, String, i64, i64, i64, i64, Option<i64>, Option<i64>);
+
+#[test]
+fn a_version_1_database_is_converted_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("funds.db");
+    v1_database(&path, "");
+    let balances_before: Vec<(String, i64)> = {
+        let conn = services_core::open_db(&path).expect("open");
+        let mut stmt = conn.prepare("SELECT code, balance FROM ledger_accounts ORDER BY id").expect("prepare");
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>();
+        rows.expect("rows")
+    };
+    assert_eq!(balances_before[1], ("cash:1".to_string(), 100_000 - 20 - 700));
+
+    let runner = ServiceRunner::open(&path, FundsService::ledger_only()).expect("converted");
+    let conn = runner.conn();
+    let legs: Vec<Row> = conn
+        .prepare(
+            "SELECT id, kind, account1, amount1, account2, amount2, account3, amount3 FROM journal_entries ORDER BY id",
+        )
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        legs,
+        vec![
+            (10, "deposit".into(), 1, 100_000, 2, -100_000, None, None),
+            (11, "deposit".into(), 1, 50_000, 3, -50_000, None, None),
+            (12, "fee".into(), 2, 20, 3, 20, Some(4), Some(-40)),
+            (13, "block".into(), 2, 700, 5, -700, None, None),
+        ],
+        "lines netted per account into legs, ids kept, the entry that moved nothing dropped"
+    );
+    let a = audit(conn).expect("audit");
+    assert!(a.is_clean(), "{a:?}");
+    assert_eq!((a.entries, a.legs), (4, 9));
+    let mut stmt = conn.prepare("SELECT code, balance FROM ledger_accounts ORDER BY id").expect("prepare");
+    let balances_after: Vec<(String, i64)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows");
+    assert_eq!(balances_after, balances_before);
+    for gone in ["journal_lines", "ledger_balance_guard", "journal_entries_v2", "journal_entries_flag"] {
+        assert_eq!(count(conn, &format!("SELECT COUNT(*) FROM sqlite_master WHERE name = '{gone}'")), 0, "{gone}");
+    }
+    // The request still names its entry, through a foreign key on the new table.
+    assert_eq!(count(conn, "SELECT COUNT(*) FROM funds_requests r JOIN journal_entries e ON e.id = r.entry_id"), 1);
+    let parent: String = conn
+        .query_row("SELECT \"table\" FROM pragma_foreign_key_list('funds_requests')", [], |r| r.get(0))
+        .expect("fk");
+    assert_eq!(parent, "journal_entries");
+    assert_eq!(count(conn, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
+    assert!(conn.execute("UPDATE funds_requests SET entry_id = 999 WHERE id = 1", []).is_err(), "enforced");
+    // The new checks hold on the converted table.
+    assert!(conn
+        .execute(
+            "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, memo, account1, amount1, account2, amount2)
+             VALUES (20, 0, 0, 'deposit', 'x', 1, 10, 2, -9)",
+            [],
+        )
+        .is_err());
+}
+
+#[test]
+fn a_version_1_entry_of_four_accounts_stops_the_conversion_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("funds.db");
+    v1_database(
+        &path,
+        "INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, memo) VALUES (15, 10, 0, 6000, 'fee', 'wide');
+         INSERT INTO journal_lines VALUES (15, 0, 2, 'D', 3), (15, 1, 3, 'D', 3), (15, 2, 5, 'D', 3), (15, 3, 4, 'C', 9);",
+    );
+    let err = ServiceRunner::open(&path, FundsService::ledger_only()).expect_err("refused");
+    assert!(err.to_string().contains("entry 15 moves more than three accounts"), "{err}");
+    let conn = services_core::open_db(&path).expect("open");
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM journal_lines"), 15, "still version 1");
 }

@@ -28,6 +28,8 @@ fn spawn(dir: &Path, run: usize, rate: u64) -> Child {
         .env("EXCHANGE_OUTPUT_KIND", "file")
         .env("EXCHANGE_OUTPUT_PATH", dir.join(format!("events-{run:02}.bin")))
         .env("EXCHANGE_PIPELINE_WAIT", "blocking")
+        // Both layouts, by turns: each must lose nothing it published.
+        .env("EXCHANGE_PIPELINE_LAYOUT", if run.is_multiple_of(2) { "parallel" } else { "fused" })
         .env("EXCHANGE_PIPELINE_RING_SIZE", "4096")
         .env("EXCHANGE_SNAPSHOT_INTERVAL_S", "1")
         .env("EXCHANGE_JOURNAL_SEGMENT_BYTES_MAX", "2000000")

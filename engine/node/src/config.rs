@@ -7,6 +7,7 @@ use engine_core::Limits;
 use journal::Durability;
 use serde::Deserialize;
 
+use crate::topology::Layout;
 use crate::wait::WaitKind;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -60,9 +61,13 @@ pub struct SnapshotSection {
 pub struct PipelineSection {
     /// Ring entries (power of two).
     pub ring_size: usize,
-    /// `auto` (busy-spin when every stage has a core, else yield), `busy-spin`, `yield`, `blocking`.
+    /// `auto` (parallel when every stage has a core, else fused), `parallel`, `fused`: see
+    /// `topology`.
+    pub layout: String,
+    /// `auto` (busy-spin when every thread of the layout has a core, else yield), `busy-spin`,
+    /// `yield`, `blocking`.
     pub wait: String,
-    /// `auto` (pin when every stage has a core), `on`, `off`.
+    /// `auto` (pin when every thread of the layout has a core), `on`, `off`.
     pub pin: String,
 }
 
@@ -201,7 +206,7 @@ impl Default for PipelineSection {
         // 8,192 slots: about 3.6 MB touched per pass (slot plus its first events), and still
         // 2.7 ms of buffering at 3M commands/s. 65,536 was slower in `scripts/bench pipeline`
         // (more memory touched per pass over the ring) and only lengthened the queue.
-        PipelineSection { ring_size: 1 << 13, wait: "auto".into(), pin: "auto".into() }
+        PipelineSection { ring_size: 1 << 13, layout: "auto".into(), wait: "auto".into(), pin: "auto".into() }
     }
 }
 impl Default for EngineSection {
@@ -265,6 +270,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.durability()?;
+        self.layout(1)?;
         self.wait_kind(1)?;
         if !self.pipeline.ring_size.is_power_of_two() {
             return Err(format!("pipeline.ring_size {} is not a power of two", self.pipeline.ring_size));
@@ -285,10 +291,18 @@ impl Config {
         self.journal.durability.parse()
     }
 
+    /// The pipeline layout for a machine with `cores` cores.
+    pub fn layout(&self, cores: usize) -> Result<Layout, String> {
+        match self.pipeline.layout.as_str() {
+            "auto" => Ok(Layout::for_cores(cores)),
+            other => other.parse(),
+        }
+    }
+
     /// The wait strategy for a machine with `cores` cores.
     pub fn wait_kind(&self, cores: usize) -> Result<WaitKind, String> {
         match self.pipeline.wait.as_str() {
-            "auto" => Ok(WaitKind::for_cores(cores, crate::topology::STAGES)),
+            "auto" => Ok(WaitKind::for_cores(cores, self.layout(cores)?.threads())),
             other => other.parse(),
         }
     }
@@ -347,5 +361,23 @@ mod tests {
         let env = [("EXCHANGE_JOURNAL_COLOUR".to_string(), "blue".to_string())];
         let err = Config::load(None, env.into_iter()).expect_err("unknown key");
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn the_layout_and_wait_follow_the_cores_unless_set() {
+        let auto = Config::load(None, std::iter::empty()).expect("defaults");
+        assert_eq!(auto.layout(2), Ok(Layout::Fused));
+        assert_eq!(auto.wait_kind(2), Ok(WaitKind::Yield), "two threads on two cores leave none for the OS");
+        assert_eq!(auto.layout(4), Ok(Layout::Fused));
+        assert_eq!(auto.wait_kind(4), Ok(WaitKind::BusySpin));
+        assert_eq!(auto.layout(8), Ok(Layout::Parallel));
+        assert_eq!(auto.wait_kind(8), Ok(WaitKind::BusySpin));
+        let set = |layout: &str| {
+            Config::load(None, [("EXCHANGE_PIPELINE_LAYOUT".to_string(), layout.to_string())].into_iter())
+        };
+        assert_eq!(set("parallel").expect("parallel").layout(2), Ok(Layout::Parallel));
+        assert_eq!(set("parallel").expect("parallel").wait_kind(2), Ok(WaitKind::Yield));
+        let err = set("diagonal").expect_err("an unknown layout");
+        assert!(err.contains("expected parallel or fused"), "{err}");
     }
 }

@@ -36,6 +36,7 @@ pub struct RunReport {
     pub recovery_s: f64,
     pub run_s: f64,
     pub state_hash_at_start: u64,
+    pub layout: String,
     pub wait: String,
     pub pinned: bool,
 }
@@ -95,17 +96,25 @@ pub fn run_with(
     let state_hash_at_start = recovered.engine.state_hash();
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let layout = config.layout(cores).map_err(anyhow::Error::msg)?;
     let wait = config.wait_kind(cores).map_err(anyhow::Error::msg)?;
+    let threads = layout.threads();
     let pin = match config.pipeline.pin.as_str() {
         "on" => true,
         "off" => false,
-        _ => cores > topology::STAGES,
+        _ => cores > threads,
     };
-    let pins: Pins = pin.then_some([1, 2, 3]);
-    if pin && cores < 4 {
-        anyhow::bail!("pipeline.pin = on needs at least 4 cores; this machine has {cores}");
+    if pin && cores < threads {
+        anyhow::bail!(
+            "pipeline.pin = on needs at least {threads} cores for the {layout:?} layout; this machine has {cores}"
+        );
     }
-    tracing::info!(cores, ?wait, pinned = pin, ?durability, "starting the pipeline");
+    // The receiver takes core 0; the parallel stages 1 to 3, the fused consumer 1.
+    let pins: Pins = pin.then_some(match layout {
+        topology::Layout::Parallel => [1, 2, 3],
+        topology::Layout::Fused => [1, 1, 1],
+    });
+    tracing::info!(cores, ?layout, ?wait, pinned = pin, ?durability, "starting the pipeline");
 
     let journal = JournalWriter::open(
         JournalConfig {
@@ -141,9 +150,9 @@ pub fn run_with(
     };
     let ring_size = config.pipeline.ring_size;
     let pipeline = match wait {
-        WaitKind::BusySpin => topology::start(ring_size, BusySpin {}, wait, pins, stages),
-        WaitKind::Yield => topology::start(ring_size, Yield, wait, pins, stages),
-        WaitKind::Blocking => topology::start(ring_size, Blocking, wait, pins, stages),
+        WaitKind::BusySpin => topology::start(layout, ring_size, BusySpin {}, wait, pins, stages),
+        WaitKind::Yield => topology::start(layout, ring_size, Yield, wait, pins, stages),
+        WaitKind::Blocking => topology::start(layout, ring_size, Blocking, wait, pins, stages),
     };
     if pin {
         core_affinity::set_for_current(core_affinity::CoreId { id: 0 });
@@ -168,6 +177,7 @@ pub fn run_with(
         recovery_s: recovered.elapsed_s,
         run_s,
         state_hash_at_start,
+        layout: format!("{layout:?}"),
         wait: format!("{wait:?}"),
         pinned: pin,
     };

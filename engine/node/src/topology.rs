@@ -1,5 +1,9 @@
 //! The engine node's pipeline, laid out in one place.
 //!
+//! Two layouts of the same stages, chosen by `pipeline.layout` (default: by the cores found).
+//!
+//! **Parallel**, one thread per stage, for machines with a core for each:
+//!
 //! ```text
 //!                      +--> (1) journaler: append, one write/fdatasync per batch --+
 //! receiver --> ring ---+                                                           +--> (3) publisher --> output
@@ -14,8 +18,17 @@
 //!    to the snapshot writer, which waits for the journal to cover that seq, then writes the file.
 //! 3. The publisher hands each command's events to the output and records the published seq.
 //!
-//! The receiver (`node::run`) is the single producer: it stamps seq and time and blocks on a
-//! full ring (back-pressure; nothing is dropped).
+//! **Fused**, for small machines: one consumer thread takes each batch off the ring and runs the
+//! three stages over it in turn: append every command to the journal and apply it, commit the
+//! batch (one write, and one `fdatasync` in `fsync` mode), then publish the batch's events. The
+//! guarantees are the parallel layout's: events leave only after their batch is journaled per the
+//! durability mode (in `none` mode the write follows the publish instead). With two threads in
+//! all (receiver and consumer) the pipeline fits a 2-core machine without its stages taking turns
+//! on the cores: four stage threads on two cores wait for each other's time slices, which
+//! costs far more than journaling and matching cost when run back to back.
+//!
+//! The receiver (`node::run`) is the single producer in both: it stamps seq and time and blocks
+//! on a full ring (back-pressure; nothing is dropped).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -33,8 +46,47 @@ use crate::output::EventOutput;
 use crate::slot::{Slot, SlotKind};
 use crate::wait::{wake_all, WaitKind};
 
-/// Threads in the pipeline: receiver, journaler, matching, publisher.
+/// Threads in the parallel layout: receiver, journaler, matching, publisher.
 pub const STAGES: usize = 4;
+
+/// How the stages are laid out on threads (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A thread per stage: the journaler in parallel with matching.
+    Parallel,
+    /// The receiver, and one thread that journals, matches and publishes each batch in turn.
+    Fused,
+}
+
+impl Layout {
+    /// Parallel when every stage thread can have a core of its own, plus one for the OS.
+    pub fn for_cores(cores: usize) -> Layout {
+        if cores > STAGES {
+            Layout::Parallel
+        } else {
+            Layout::Fused
+        }
+    }
+
+    /// Threads the layout runs, the receiver included.
+    pub fn threads(self) -> usize {
+        match self {
+            Layout::Parallel => STAGES,
+            Layout::Fused => 2,
+        }
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Layout, String> {
+        match s {
+            "parallel" => Ok(Layout::Parallel),
+            "fused" => Ok(Layout::Fused),
+            other => Err(format!("unknown pipeline layout {other:?}: expected parallel or fused")),
+        }
+    }
+}
 
 /// Progress counters shared with the receiver, the snapshot writer and tests.
 #[derive(Debug, Default)]
@@ -62,7 +114,8 @@ impl std::fmt::Debug for Stages {
     }
 }
 
-/// Core ids for (journaler, matching, publisher), when pinning is on.
+/// Core ids for (journaler, matching, publisher), when pinning is on; the fused layout's
+/// consumer takes matching's.
 pub type Pins = Option<[usize; 3]>;
 
 /// The ring as the receiver sees it. Dropping it drains the ring and stops the ring's threads.
@@ -78,7 +131,8 @@ impl<P: Producer<Slot> + Send> Ring for P {
     }
 }
 
-/// The running pipeline: the ring the receiver publishes into, and the journal thread.
+/// The running pipeline: the ring the receiver publishes into, and the thread that journals
+/// (the journaler, or the fused layout's consumer), which ends once the ring is drained.
 pub struct Pipeline {
     pub ring: Box<dyn Ring>,
     pub journaler: JoinHandle<()>,
@@ -90,14 +144,21 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// Builds the ring and starts the stages with wait strategy `W`.
+/// Builds the ring and starts the stages in `layout` with wait strategy `W`.
 pub fn start<W: WaitStrategy + 'static>(
+    layout: Layout,
     ring_size: usize,
     wait: W,
     wait_kind: WaitKind,
     pins: Pins,
     stages: Stages,
 ) -> Pipeline {
+    if layout == Layout::Fused {
+        let (poller, builder) = build_single_producer(ring_size, Slot::new, wait).new_event_poller();
+        let producer = builder.build();
+        let consumer = spawn_fused(poller, stages, ring_size, wait_kind, pins.map(|p| p[1]));
+        return Pipeline { ring: Box::new(producer), journaler: consumer };
+    }
     let Stages { engine, journal, durability, output, snapshots, progress } = stages;
     let blocking = wait_kind == WaitKind::Blocking;
 
@@ -219,6 +280,89 @@ fn spawn_journaler(
             }
         })
         .expect("spawn the journaler thread")
+}
+
+/// Most commands the fused consumer takes at once. Its batch is published only once the whole
+/// batch is journaled and matched, so a ring's worth of backlog (8,192 slots, some 5 ms of work)
+/// taken as one batch would hold the first command's events for all of it; 64 keeps that wait
+/// to tens of microseconds and still shares each write among 64 commands.
+const FUSED_BATCH_MAX: u64 = 64;
+
+/// The fused layout's consumer: journal, match and publish each batch in turn, on one thread.
+fn spawn_fused(
+    mut poller: EventPoller<Slot, SingleProducerBarrier>,
+    stages: Stages,
+    ring_size: usize,
+    wait: WaitKind,
+    pin: Option<usize>,
+) -> JoinHandle<()> {
+    let Stages { mut engine, mut journal, durability, mut output, snapshots, progress } = stages;
+    std::thread::Builder::new()
+        .name("pipeline".into())
+        .spawn(move || {
+            if let Some(id) = pin {
+                core_affinity::set_for_current(core_affinity::CoreId { id });
+            }
+            // The batch's command slots, to publish once the batch is journaled. They stay valid
+            // until the batch guard is dropped: the producer cannot reuse a slot before that.
+            let mut matched: Vec<*const Slot> = Vec::with_capacity(ring_size);
+            let mut last = progress.published.load(Ordering::Acquire);
+            loop {
+                match poller.take(FUSED_BATCH_MAX) {
+                    Ok(mut batch) => {
+                        for slot in &mut batch {
+                            match slot.kind {
+                                SlotKind::Command => {
+                                    if let Err(e) = journal.append(slot.seq, slot.ts_ns, slot.raw()) {
+                                        fatal(&e);
+                                    }
+                                    // SAFETY: this thread is the matching stage for this slot.
+                                    let events = unsafe { slot.events_for_matching() };
+                                    events.clear();
+                                    engine.apply(slot.seq, slot.ts_ns, &slot.command, events);
+                                    matched.push(slot);
+                                }
+                                SlotKind::Snapshot => {
+                                    let mut bytes = Vec::new();
+                                    engine.snapshot(&mut bytes);
+                                    if snapshots.send((engine.last_seq(), bytes)).is_err() {
+                                        tracing::warn!("snapshot writer is gone; snapshot dropped");
+                                    }
+                                }
+                            }
+                        }
+                        progress.applied.store(engine.last_seq(), Ordering::Release);
+                        let mut commit = || match journal.commit() {
+                            Ok(seq) => progress.journaled.store(seq, Ordering::Release),
+                            Err(e) => fatal(&e),
+                        };
+                        if durability != Durability::None {
+                            commit();
+                        }
+                        for &slot in &matched {
+                            // SAFETY: the slot belongs to the batch still guarded, and matching
+                            // (this thread) is done with it.
+                            let slot = unsafe { &*slot };
+                            output.publish(slot.seq, slot.ts_ns, unsafe { slot.events_after_matching() });
+                            last = slot.seq;
+                        }
+                        matched.clear();
+                        output.flush();
+                        progress.published.store(last, Ordering::Release);
+                        if durability == Durability::None {
+                            commit();
+                        }
+                        drop(batch);
+                        if wait == WaitKind::Blocking {
+                            wake_all();
+                        }
+                    }
+                    Err(Polling::NoEvents) => wait.idle(),
+                    Err(Polling::Shutdown) => break,
+                }
+            }
+        })
+        .expect("spawn the pipeline thread")
 }
 
 /// A journal that cannot be written must not let the node acknowledge anything more.

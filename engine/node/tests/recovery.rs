@@ -22,7 +22,12 @@ fn commands(count: u64) -> Vec<Command> {
 }
 
 fn config(data: &Path, commands_file: &Path) -> Config {
+    config_with(data, commands_file, "auto")
+}
+
+fn config_with(data: &Path, commands_file: &Path, layout: &str) -> Config {
     let env = [
+        ("EXCHANGE_PIPELINE_LAYOUT", layout),
         ("EXCHANGE_NODE_DATA_DIR", data.to_str().expect("utf-8 path")),
         ("EXCHANGE_SOURCE_KIND", "file"),
         ("EXCHANGE_SOURCE_PATH", commands_file.to_str().expect("utf-8 path")),
@@ -52,6 +57,12 @@ fn reference_hash(commands: &[Command]) -> u64 {
 
 #[test]
 fn recovery_reproduces_the_uninterrupted_state_with_and_without_snapshots() {
+    for layout in ["parallel", "fused"] {
+        recovery_reproduces_the_uninterrupted_state(layout);
+    }
+}
+
+fn recovery_reproduces_the_uninterrupted_state(layout: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let all = commands(60_000);
     let expected = reference_hash(&all);
@@ -60,7 +71,9 @@ fn recovery_reproduces_the_uninterrupted_state_with_and_without_snapshots() {
     let file = dir.path().join("commands.bin");
     write_command_file(&file, &all[..25_000]).expect("write");
     let data = dir.path().join("data");
+    let config = |data: &Path, file: &Path| config_with(data, file, layout);
     let first = engine_node::run(&config(&data, &file), Arc::new(Control::default())).expect("first run");
+    assert_eq!(first.layout.to_lowercase(), layout);
     assert_eq!(first.published_seq, 25_000);
     write_command_file(&file, &all).expect("write");
     let second = engine_node::run(&config(&data, &file), Arc::new(Control::default())).expect("second run");
@@ -71,13 +84,13 @@ fn recovery_reproduces_the_uninterrupted_state_with_and_without_snapshots() {
 
     let from_snapshot = recover(&data, limits(), 3).expect("recover");
     assert_eq!(from_snapshot.snapshot_seq, Some(all.len() as u64));
-    assert_eq!(from_snapshot.engine.state_hash(), expected, "snapshot recovery");
+    assert_eq!(from_snapshot.engine.state_hash(), expected, "{layout}: snapshot recovery");
 
     // Without any snapshot: the whole journal is replayed.
     std::fs::remove_dir_all(data.join("snapshots")).expect("remove snapshots");
     let from_journal = recover(&data, limits(), 3).expect("recover");
     assert_eq!((from_journal.snapshot_seq, from_journal.replayed), (None, all.len() as u64));
-    assert_eq!(from_journal.engine.state_hash(), expected, "journal-only recovery");
+    assert_eq!(from_journal.engine.state_hash(), expected, "{layout}: journal-only recovery");
 
     // An older snapshot plus the journal tail after it.
     let mut engine: Engine = Engine::new(limits());
@@ -90,7 +103,7 @@ fn recovery_reproduces_the_uninterrupted_state_with_and_without_snapshots() {
     journal::SnapshotStore::new(&data.join("snapshots"), 3).expect("store").write(30_000, &bytes).expect("write");
     let from_both = recover(&data, limits(), 3).expect("recover");
     assert_eq!((from_both.snapshot_seq, from_both.replayed), (Some(30_000), all.len() as u64 - 30_000));
-    assert_eq!(from_both.engine.state_hash(), expected, "snapshot + tail recovery");
+    assert_eq!(from_both.engine.state_hash(), expected, "{layout}: snapshot + tail recovery");
 }
 
 #[test]

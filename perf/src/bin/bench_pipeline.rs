@@ -27,6 +27,8 @@ const USAGE: &str = "usage: bench-pipeline [--seconds S] [--max-commands N] [--r
   --rates R,R,..         offered rates of the node runs, commands/s (default 100000,1000000);
                          fsync also runs at 500000, its target rate
   --wait W               the node's pipeline.wait: auto (default), busy-spin, yield or blocking
+  --layout L             the node's pipeline.layout: auto (default: parallel with a core per stage,
+                         else fused), parallel or fused
   --ring N               the node's pipeline.ring_size (default: the node's default)
   --segment-bytes N      the node's journal.segment_bytes_max, journal and event log (default: the node's)
   --durability LIST      node runs' durability modes, of none,written,fsync (default: all three)
@@ -57,6 +59,7 @@ struct Args {
     rates: Vec<u64>,
     seed: u64,
     wait: String,
+    layout: String,
     /// `None`: the node's default.
     ring: Option<usize>,
     segment_bytes: Option<u64>,
@@ -82,6 +85,7 @@ fn parse_args() -> Result<Args> {
         rates: vec![100_000, 1_000_000],
         seed: 42,
         wait: String::from("auto"),
+        layout: String::from("auto"),
         ring: None,
         segment_bytes: None,
         durabilities: ["none", "written", "fsync"].map(String::from).to_vec(),
@@ -103,6 +107,7 @@ fn parse_args() -> Result<Args> {
             "--hop-rate" => args.hop_rate = parse_number(&flag, argv.next())?,
             "--seed" => args.seed = parse_number(&flag, argv.next())?,
             "--wait" => args.wait = argv.next().with_context(|| format!("--wait needs a value\n{USAGE}"))?,
+            "--layout" => args.layout = argv.next().with_context(|| format!("--layout needs a value\n{USAGE}"))?,
             "--ring" => args.ring = Some(parse_number(&flag, argv.next())? as usize),
             "--segment-bytes" => args.segment_bytes = Some(parse_number(&flag, argv.next())?),
             "--durability" => {
@@ -145,6 +150,9 @@ fn parse_args() -> Result<Args> {
         || args.rates.contains(&0)
     {
         bail!("--seconds, --hop-msgs, --hop-rate and every --rates value must be above 0");
+    }
+    if !matches!(args.layout.as_str(), "auto" | "parallel" | "fused") {
+        bail!("--layout {}: expected auto, parallel or fused", args.layout);
     }
     if !matches!(args.wait.as_str(), "auto" | "busy-spin" | "yield" | "blocking") {
         bail!("--wait {}: expected auto, busy-spin, yield or blocking", args.wait);
@@ -269,6 +277,7 @@ fn timed(f: impl FnOnce() -> HopResult) -> HopResult {
 fn config_for(args: &Args, data_dir: &Path, durability: &str) -> Config {
     let mut config = node_config(data_dir, durability);
     config.pipeline.wait = args.wait.clone();
+    config.pipeline.layout = args.layout.clone();
     if let Some(ring) = args.ring {
         config.pipeline.ring_size = ring;
     }
@@ -313,13 +322,15 @@ fn run_nodes(args: &Args, root: &ScratchDir, flow: &Arc<Flow>) -> Result<Vec<Nod
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let probe = config_for(args, &root.0, "none");
     let wait = probe.wait_kind(cores).map_err(anyhow::Error::msg)?;
+    let layout = probe.layout(cores).map_err(anyhow::Error::msg)?;
     println!(
         "(b) engine node end to end: paced source -> receiver -> ring -> journaler || matching -> publisher -> output"
     );
     println!(
-        "    pipeline.wait = {:?} -> {wait:?} ({cores} cores, {} stages); ring {} slots; pin {:?}",
+        "    pipeline.layout = {:?} -> {layout:?} ({} threads); pipeline.wait = {:?} -> {wait:?} ({cores} cores); ring {} slots; pin {:?}",
+        probe.pipeline.layout,
+        layout.threads(),
         probe.pipeline.wait,
-        engine_node::topology::STAGES,
         probe.pipeline.ring_size,
         probe.pipeline.pin
     );

@@ -22,8 +22,9 @@
 //! Each service runs as the host builds it, except: funds and users get a command sink that
 //! drops what it is given (the workload has no funds requests or user activations), and
 //! notifications runs with no SMTP relay and no SMS provider (its default configuration): every
-//! account has e-mail preferences for every kind, so each trade and acceptance renders its
-//! messages into the outbox, where they wait `pending`; nothing is sent.
+//! account has e-mail preferences for every kind, so each trade and acceptance puts its messages
+//! into the outbox (one row per message, holding the event; the text is rendered when a row is
+//! sent or read), where they wait `pending`; nothing is sent.
 //!
 //! The last line of output is one JSON object.
 
@@ -241,7 +242,7 @@ fn with_service<R>(name: &str, accounts: u32, f: &mut dyn FnMut(&mut dyn Service
         "users" => f(&mut Bench::new(|| Ok(services_users::UsersService::new(Some(Box::new(DropSink)))), |_| Ok(()))),
         "marketdata" => f(&mut Bench::new(|| Ok(services_marketdata::MarketDataService::new()), |_| Ok(()))),
         "notifications" => {
-            // No SMTP relay, no SMS provider: rendered messages wait in the outbox.
+            // No SMTP relay, no SMS provider: messages wait in the outbox.
             let make = || {
                 let config = services_notifications::NotifyConfig::default();
                 let clock = Arc::new(services_notifications::SystemClock);
@@ -487,7 +488,7 @@ fn main() -> Result<()> {
     );
     println!(
         "  notifications: no SMTP relay and no SMS provider configured (outbox delivery disabled); \
-         {} accounts with e-mail on for every kind, so messages are rendered and wait pending",
+         {} accounts with e-mail on for every kind, so every message is queued and waits pending",
         args.accounts
     );
     println!("  funds and users: a command sink that drops commands (the workload makes no requests)");

@@ -40,7 +40,7 @@ use lettre::{Message, SmtpTransport, Transport};
 use rusqlite::{params, Connection};
 
 use crate::http::{self, HttpUrl};
-use crate::outbox::{from_row, Channel, OutboxRow, COLUMNS};
+use crate::outbox::{from_row, recorded_domain, Channel, OutboxRow, Renderer, StoredRow, COLUMNS};
 
 /// Wall-clock time in Unix milliseconds, injectable so tests need not sleep.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -373,7 +373,7 @@ pub(crate) fn deliver_due(conn: &Connection, pass: &Pass<'_>) -> rusqlite::Resul
     if active.is_empty() || pass.limit == 0 {
         return Ok(report);
     }
-    let due: Vec<OutboxRow> = {
+    let stored: Vec<StoredRow> = {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM notify_outbox
              WHERE status = 'pending' AND next_attempt_at <= ?1 AND channel IN (?2, ?3)
@@ -384,6 +384,25 @@ pub(crate) fn deliver_due(conn: &Connection, pass: &Pass<'_>) -> rusqlite::Resul
             .collect::<rusqlite::Result<_>>()?;
         rows
     };
+    if stored.is_empty() {
+        return Ok(report);
+    }
+    // Render each row now, from its stored event, as `outbox()` does (symbols and domain from
+    // the database); a row that cannot be rendered (damaged) is failed without being sent.
+    let domain = recorded_domain(conn)?;
+    let mut renderer = Renderer::new(conn, &domain);
+    let mut due: Vec<OutboxRow> = Vec::with_capacity(stored.len());
+    for row in stored {
+        match renderer.render(row)? {
+            Ok(row) => due.push(row),
+            Err((row, why)) => {
+                conn.prepare_cached("UPDATE notify_outbox SET status = 'failed', last_error = ?2 WHERE id = ?1")?
+                    .execute(params![row.id, why])?;
+                tracing::error!(id = row.id, seq = row.seq, idx = row.idx, error = %why, "cannot render; failed");
+                report.failed += 1;
+            }
+        }
+    }
     // Channels skipped for the rest of this pass.
     let mut skip = [false; 2];
     let mut rest = due.as_slice();

@@ -3,7 +3,7 @@
 //!
 //! # Exactly-once outbox
 //!
-//! [`NotificationService::apply`](services_core::Service::apply) renders each event into rows of
+//! [`NotificationService::apply`](services_core::Service::apply) turns each event into rows of
 //! the `notify_outbox` table, inside the transaction in which the [`services_core::ServiceRunner`]
 //! stores the batch's seq. A batch is therefore turned into messages exactly once, whatever
 //! crashes: either the rows and the cursor are both committed, or neither is. Each row is one
@@ -12,6 +12,28 @@
 //! `Trade` event concerns two accounts, the buyer and the seller; for every other event it is
 //! implied by the event, so there is at most one message per (event, channel) per recipient.
 //!
+//! `apply` decides who is told what ([`render::audience`]) and by which channel and address
+//! (the account's [`Prefs`] as they are in that transaction; see [`prefs`] for how they are
+//! kept in memory and checked once per transaction), and buffers the rows; `before_commit`
+//! inserts them, 32 to a statement, before the cursor is written.
+//!
+//! # Rows hold events; text is rendered when sent or read
+//!
+//! A row holds the one event it reports, in its wire encoding (`engine-proto`), and the account,
+//! channel, kind and recipient fixed when the event was applied; not its text. Subject and body
+//! are rendered ([`render::drafts`]) when the row is delivered and when it is read through
+//! [`outbox`], both from the database, so they agree:
+//! - instrument symbols from `notify_symbols`: each `InstrumentAdded` event's symbol, written in
+//!   the transaction that applies it, and [`NotifyConfig::symbols`] (recorded at every start)
+//!   for tokens whose `InstrumentAdded` the database never saw; the engine's symbol wins;
+//! - the `Message-ID` / `Idempotency-Key` is derived, [`message_id`]`(seq, idx, account,
+//!   channel, domain)`, with the [`NotifyConfig::message_id_domain`] recorded in `notify_meta`
+//!   at the last start.
+//!
+//! So a change of `message_id_domain`, of a configured symbol or of the templates (a new
+//! release) also applies to rows not yet sent. A row whose event cannot be rendered (a damaged
+//! database) is marked `failed` with the reason, never sent; [`outbox`] reports it as an error.
+//!
 //! # Delivery
 //!
 //! After each commit and when idle, due rows are sent (see [`deliver`] for the exact
@@ -19,16 +41,32 @@
 //! send and the mark re-sends once, identifiable by its stable `Message-ID` /
 //! `Idempotency-Key`; exponential backoff; `failed` after `max_attempts`).
 //!
-//! # Schema
+//! # Schema (version 2)
 //!
 //! ```sql
-//! notify_prefs  (account PK, email, phone, email_on, sms_on,
-//!                on_accepted, on_rejected, on_executions, on_cancels, on_modified, on_funds)
-//! notify_outbox (id PK, seq, idx, account, channel 'email'|'sms', kind, recipient, subject, body,
-//!                message_id UNIQUE, event_ts_ns, status 'pending'|'sent'|'failed', attempts,
-//!                next_attempt_at (unix ms), last_error, sent_at (unix ms),
-//!                UNIQUE (seq, idx, account, channel))
+//! notify_prefs   (account PK, email, phone, email_on, sms_on,
+//!                 on_accepted, on_rejected, on_executions, on_cancels, on_modified, on_funds)
+//! notify_prefs_version (id PK = 1, version)  -- bumped by triggers on every notify_prefs change
+//! notify_outbox  (id PK, seq, idx, account, channel 'email'|'sms', kind, recipient,
+//!                 event BLOB (engine-proto wire encoding; NULL only in rows from version 1),
+//!                 v1_subject, v1_body (text of rows from version 1; NULL in every later row),
+//!                 event_ts_ns, status 'pending'|'sent'|'failed', attempts,
+//!                 next_attempt_at (unix ms), last_error, sent_at (unix ms),
+//!                 UNIQUE (seq, idx, account, channel))
+//!                index notify_outbox_due (next_attempt_at) WHERE status = 'pending'
+//! notify_symbols (token PK, symbol, source 'event'|'config')   -- instrument names for rendering
+//! notify_meta    (key PK, value): schema_version '2', message_id_domain
 //! ```
+//!
+//! A database written by schema version 1 (rendered `subject`, `body` and `message_id` in each
+//! row, no `event`) is upgraded in place when the service starts, in one transaction, so a crash
+//! leaves version 1 intact. Every row is kept with its id, key, status, attempts, times and last
+//! error; its text moves to `v1_subject` / `v1_body` and is sent and read exactly as stored. Its
+//! `Message-ID` is derived like any other, which is the one version 1 stored unless
+//! `message_id_domain` changed while the row was pending. The version 1 table is dropped once
+//! copied; the copy takes time and disk space in proportion to the outbox (seconds per million
+//! rows), once; a backup of the file is the way back. A `notify_outbox` of any other shape stops
+//! the service with an error and is left untouched.
 
 pub mod deliver;
 pub mod http;
@@ -58,7 +96,8 @@ pub struct NotifyConfig {
     /// SMS provider. Default `None` (SMS rows wait likewise).
     pub sms: Option<SmsConfig>,
     pub retry: RetryPolicy,
-    /// Domain part of message ids. Default `exchange.local`.
+    /// Domain part of message ids. Default `exchange.local`. Recorded in the database at start;
+    /// a change applies to the rows not yet sent as well.
     pub message_id_domain: String,
     /// Most rows one delivery pass tries (bounds the time `after_commit` takes). Default 256.
     pub pass_max: usize,
@@ -66,7 +105,11 @@ pub struct NotifyConfig {
     /// peer's delayed ACK once per message, ~40 ms, so one at a time caps e-mail at ~25/s).
     /// A crash re-sends at most this many. Default 4; 1 sends one at a time.
     pub concurrency: usize,
-    /// Instrument symbols for rendering. Default empty (tokens render as `#408065`).
+    /// Instrument symbols for rendering, for instruments whose `InstrumentAdded` event this
+    /// database never saw (added before the database was created, or before it was upgraded
+    /// from schema version 1); the engine's symbol from `InstrumentAdded` always wins. Recorded
+    /// in the database at start, so delivery and [`outbox`] render alike. Default empty (such
+    /// tokens render as `#408065`).
     pub symbols: Symbols,
 }
 
@@ -92,13 +135,15 @@ pub struct NotificationService {
     email: Option<deliver::EmailSender>,
     sms: Option<deliver::SmsSender>,
     channels: std::cell::Cell<[ChannelState; 2]>,
+    /// The open transaction's rows, until `before_commit`.
+    writer: outbox::Writer,
 }
 
 impl NotificationService {
     pub fn new(config: NotifyConfig, clock: Arc<dyn Clock>) -> Result<NotificationService, ConfigError> {
         let email = config.smtp.as_ref().map(deliver::EmailSender::new).transpose()?;
         let sms = config.sms.as_ref().map(deliver::SmsSender::new).transpose()?;
-        Ok(NotificationService { config, clock, email, sms, channels: Default::default() })
+        Ok(NotificationService { config, clock, email, sms, channels: Default::default(), writer: Default::default() })
     }
 
     pub fn config(&self) -> &NotifyConfig {
@@ -124,40 +169,15 @@ impl NotificationService {
         self.channels.get()[channel as usize]
     }
 
-    fn render(&self, tx: &rusqlite::Connection, batch: &EventBatch) -> Result<(), ServiceError> {
+    /// Buffers the outbox rows `batch` calls for (inserted by `before_commit`), and records the
+    /// symbols of new instruments.
+    fn add_batch(&mut self, tx: &rusqlite::Connection, batch: &EventBatch) -> Result<(), ServiceError> {
         for (idx, event) in batch.events.iter().enumerate() {
-            if !matches!(
-                event,
-                Event::Accepted(_)
-                    | Event::Rejected { .. }
-                    | Event::Trade(_)
-                    | Event::Cancelled { .. }
-                    | Event::Modified { .. }
-                    | Event::BalanceChanged { .. }
-            ) {
+            if let Event::InstrumentAdded { spec, .. } = event {
+                outbox::set_event_symbol(tx, spec.token, spec.symbol.as_str())?;
                 continue;
             }
-            for draft in render::drafts(batch.seq, idx, batch.ts_ns, event, &self.config.symbols) {
-                let Some(prefs) = get_prefs(tx, draft.account)? else { continue };
-                for (channel, recipient) in prefs.targets(draft.kind) {
-                    let id = message_id(batch.seq, idx, draft.account, channel, &self.config.message_id_domain);
-                    outbox::insert(
-                        tx,
-                        &outbox::NewRow {
-                            seq: batch.seq,
-                            idx,
-                            account: draft.account,
-                            channel,
-                            kind: draft.kind.as_str(),
-                            recipient,
-                            subject: &draft.subject,
-                            body: &draft.body,
-                            message_id: &id,
-                            event_ts_ns: batch.ts_ns,
-                        },
-                    )?;
-                }
-            }
+            self.writer.add(tx, batch.seq, idx, batch.ts_ns, event)?;
         }
         Ok(())
     }
@@ -168,13 +188,26 @@ impl Service for NotificationService {
         "notifications"
     }
 
+    /// Creates the tables, or upgrades a schema version 1 database (see the `outbox` module), and
+    /// records the configured `message_id_domain` and `symbols`: all in one transaction.
     fn migrate(&mut self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-        conn.execute_batch(prefs::SCHEMA)?;
-        conn.execute_batch(outbox::SCHEMA)
+        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(prefs::SCHEMA)?;
+        outbox::migrate(&tx, &self.config.message_id_domain, &self.config.symbols)?;
+        tx.commit()
     }
 
     fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
-        self.render(tx, batch)
+        self.add_batch(tx, batch)
+    }
+
+    fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
+        self.writer.flush(tx)?;
+        Ok(())
+    }
+
+    fn rolled_back(&mut self) {
+        self.writer.reset();
     }
 
     fn after_commit(&mut self, conn: &rusqlite::Connection) -> Result<(), ServiceError> {

@@ -2,8 +2,15 @@
 //!
 //! Preferences are not engine events: whoever owns the user's profile (the users service, the
 //! gateway) writes them with [`set_prefs`], on any connection to this service's database. An
-//! event is rendered with the preferences in force when it is applied; a change never rewrites
-//! outbox rows already created.
+//! event's messages go to the channels and addresses in force when it is applied; a change never
+//! rewrites outbox rows already created.
+//!
+//! The service keeps the preferences it has read in memory, across transactions, and checks at
+//! the start of each transaction that they are still current: triggers on `notify_prefs` bump
+//! `notify_prefs_version` in the same transaction as any change (by any connection, through
+//! [`set_prefs`] or plain SQL), and a changed version empties the memory. Within a transaction
+//! the database cannot change under the service, so it applies exactly the preferences a query
+//! per message would read.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -127,7 +134,24 @@ CREATE TABLE IF NOT EXISTS notify_prefs (
     on_modified   INTEGER NOT NULL DEFAULT 1 CHECK (on_modified IN (0, 1)),
     on_funds      INTEGER NOT NULL DEFAULT 1 CHECK (on_funds IN (0, 1))
 );
+CREATE TABLE IF NOT EXISTS notify_prefs_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO notify_prefs_version (id, version) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS notify_prefs_inserted AFTER INSERT ON notify_prefs
+    BEGIN UPDATE notify_prefs_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS notify_prefs_updated AFTER UPDATE ON notify_prefs
+    BEGIN UPDATE notify_prefs_version SET version = version + 1; END;
+CREATE TRIGGER IF NOT EXISTS notify_prefs_deleted AFTER DELETE ON notify_prefs
+    BEGIN UPDATE notify_prefs_version SET version = version + 1; END;
 ";
+
+/// A number that changes whenever `notify_prefs` changes, by whatever connection (triggers bump
+/// it in the writer's own transaction). `None` if its row was deleted: then nothing is kept.
+pub(crate) fn prefs_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT version FROM notify_prefs_version WHERE id = 1")?.query_row([], |r| r.get(0)).optional()
+}
 
 /// Creates or replaces `prefs.account`'s preferences.
 pub fn set_prefs(conn: &Connection, prefs: &Prefs) -> rusqlite::Result<()> {

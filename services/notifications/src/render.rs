@@ -1,5 +1,11 @@
 //! Turns engine events into the text users read. Money is integer paise until here: it becomes
 //! "Rs 1,50,000.05" (Indian digit grouping, always 2 decimals) only in rendered text.
+//!
+//! Two steps, at two times: [`audience`] says, without rendering anything, which accounts an
+//! event concerns and as which [`Kind`]; the service calls it when it applies the event, to
+//! create outbox rows. [`drafts`] renders the text; the outbox calls it when a row is delivered
+//! or read, from the event stored in the row. The two agree (`drafts` yields exactly one draft
+//! per pair of `audience`, in the same order; tested).
 
 use std::collections::BTreeMap;
 
@@ -24,10 +30,86 @@ pub struct Draft {
 /// Instrument names for rendering: token → symbol. Tokens not in the map render as `#408065`.
 pub type Symbols = BTreeMap<Token, String>;
 
+/// Who one event notifies: at most two `(account, kind)` pairs (a trade between two accounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Audience {
+    pairs: [Option<(u32, Kind)>; 2],
+}
+
+impl Audience {
+    fn one(account: u32, kind: Kind) -> Audience {
+        Audience { pairs: [Some((account, kind)), None] }
+    }
+
+    /// The `(account, kind)` pairs, in the order [`drafts`] renders them.
+    pub fn iter(self) -> impl Iterator<Item = (u32, Kind)> {
+        self.pairs.into_iter().flatten()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs[0].is_none()
+    }
+}
+
+/// Which accounts `event` notifies, and as which kind, before preferences; no text is rendered.
+/// Empty for events that notify nobody.
+pub fn audience(event: &Event) -> Audience {
+    match *event {
+        Event::Accepted(ref a) => Audience::one(a.account, Kind::Accepted),
+        Event::Rejected { kind, reason, account, .. } => {
+            rejection_kind(kind, reason).map_or_else(Audience::default, |k| Audience::one(account, k))
+        }
+        Event::Trade(ref t) => Audience {
+            pairs: [
+                Some((t.buy_account, Kind::Executions)),
+                (t.sell_account != t.buy_account).then_some((t.sell_account, Kind::Executions)),
+            ],
+        },
+        Event::Cancelled { account, .. } => Audience::one(account, Kind::Cancels),
+        Event::Modified { account, .. } => Audience::one(account, Kind::Modified),
+        Event::BalanceChanged { account, reason: BalanceReason::Deposit | BalanceReason::Withdrawal, .. } => {
+            Audience::one(account, Kind::Funds)
+        }
+        _ => Audience::default(),
+    }
+}
+
+/// The instrument `event` names, if its text shows one.
+pub fn token_of(event: &Event) -> Option<Token> {
+    match *event {
+        Event::Accepted(ref a) => Some(a.token),
+        Event::Trade(ref t) => Some(t.token),
+        Event::Cancelled { token, .. } => Some(token),
+        _ => None,
+    }
+}
+
+/// What a rejection is reported as, or `None` when it is not reported.
+fn rejection_kind(kind: CommandKind, reason: RejectReason) -> Option<Kind> {
+    if reason == RejectReason::DuplicateRequest {
+        // The funds service resending a deposit or withdrawal after a crash: the engine had
+        // already applied it, and its `BalanceChanged` told the client. Nothing to say.
+        return None;
+    }
+    match kind {
+        CommandKind::Place | CommandKind::Modify | CommandKind::Cancel => Some(Kind::Rejected),
+        CommandKind::Withdraw | CommandKind::Deposit => Some(Kind::Funds),
+        _ => None,
+    }
+}
+
 /// `paise` as rupees with 2 decimals and Indian digit grouping: `Rs 1,23,456.05`, `-Rs 10.00`.
 pub fn rupees(paise: i64) -> String {
-    let sign = if paise < 0 { "-" } else { "" };
-    let abs = paise.unsigned_abs();
+    signed_rupees(paise < 0, paise.unsigned_abs())
+}
+
+/// `-paise` as [`rupees`] writes it, for every `paise` (`i64::MIN` included).
+fn negated_rupees(paise: i64) -> String {
+    signed_rupees(paise > 0, paise.unsigned_abs())
+}
+
+fn signed_rupees(negative: bool, abs: u64) -> String {
+    let sign = if negative { "-" } else { "" };
     format!("{sign}Rs {}.{:02}", group_indian(abs / 100), abs % 100)
 }
 
@@ -188,7 +270,7 @@ pub fn drafts(seq: u64, idx: usize, ts_ns: u64, event: &Event, symbols: &Symbols
         Event::BalanceChanged { account, delta, cash, reason, .. } => {
             let (subject, what) = match reason {
                 BalanceReason::Deposit => (format!("Funds added: {}", rupees(*delta)), "added to"),
-                BalanceReason::Withdrawal => (format!("Funds withdrawn: {}", rupees(-*delta)), "withdrawn from"),
+                BalanceReason::Withdrawal => (format!("Funds withdrawn: {}", negated_rupees(*delta)), "withdrawn from"),
                 _ => return Vec::new(),
             };
             vec![Draft {
@@ -197,8 +279,8 @@ pub fn drafts(seq: u64, idx: usize, ts_ns: u64, event: &Event, symbols: &Symbols
                 subject,
                 body: format!(
                     "{} has been {what} your trading account.\n\nAmount:     {}\nBalance:    {}\n{footer}",
-                    rupees(delta.abs()),
-                    rupees(delta.abs()),
+                    signed_rupees(false, delta.unsigned_abs()),
+                    signed_rupees(false, delta.unsigned_abs()),
                     rupees(*cash)
                 ),
             }]
@@ -238,18 +320,14 @@ fn rejected(
     order_id: u64,
     footer: &str,
 ) -> Option<Draft> {
-    if reason == RejectReason::DuplicateRequest {
-        // The funds service resending a deposit or withdrawal after a crash: the engine had
-        // already applied it, and its `BalanceChanged` told the client. Nothing to say.
-        return None;
-    }
+    let nkind = rejection_kind(kind, reason)?;
     let why = reject_reason(reason);
-    let (nkind, subject) = match kind {
-        CommandKind::Place => (Kind::Rejected, format!("Order rejected: {why}")),
-        CommandKind::Modify => (Kind::Rejected, format!("Modification of order {order_id} rejected: {why}")),
-        CommandKind::Cancel => (Kind::Rejected, format!("Cancellation of order {order_id} rejected: {why}")),
-        CommandKind::Withdraw => (Kind::Funds, format!("Withdrawal rejected: {why}")),
-        CommandKind::Deposit => (Kind::Funds, format!("Deposit rejected: {why}")),
+    let subject = match kind {
+        CommandKind::Place => format!("Order rejected: {why}"),
+        CommandKind::Modify => format!("Modification of order {order_id} rejected: {why}"),
+        CommandKind::Cancel => format!("Cancellation of order {order_id} rejected: {why}"),
+        CommandKind::Withdraw => format!("Withdrawal rejected: {why}"),
+        CommandKind::Deposit => format!("Deposit rejected: {why}"),
         _ => return None,
     };
     let order_line = if order_id != 0 { format!("Order id:   {order_id}\n") } else { String::new() };
@@ -324,6 +402,51 @@ mod tests {
         assert!(rejected(CommandKind::Deposit, RejectReason::DuplicateRequest, 7, 1, 0, "").is_none());
         assert!(rejected(CommandKind::Withdraw, RejectReason::DuplicateRequest, 7, 1, 0, "").is_none());
         assert!(rejected(CommandKind::Withdraw, RejectReason::InsufficientFunds, 7, 1, 0, "").is_some());
+    }
+
+    /// `apply` creates rows from `audience`, delivery renders them with `drafts`: for every event,
+    /// the two must name the same `(account, kind)` pairs in the same order.
+    #[test]
+    fn audience_names_exactly_the_accounts_and_kinds_drafts_renders() {
+        use services_core::testkit::{run_engine, trading_day, TS0};
+        let (_, batches) = run_engine(&trading_day(4, 3_000, 5), TS0);
+        let mut events: Vec<Event> = batches.iter().flat_map(|b| b.events.iter().copied()).collect();
+        for &kind in CommandKind::ALL {
+            for &reason in RejectReason::ALL {
+                events.push(Event::Rejected { kind, reason, client_ref: 9, account: 3, order_id: 4 });
+            }
+        }
+        for &reason in BalanceReason::ALL {
+            for delta in [i64::MIN, -5, 0, 5, i64::MAX] {
+                events.push(Event::BalanceChanged { account: 2, delta, cash: i64::MIN, reason, client_ref: 1 });
+            }
+        }
+        let trade = batches
+            .iter()
+            .flat_map(|b| &b.events)
+            .find_map(|e| if let Event::Trade(t) = e { Some(*t) } else { None })
+            .expect("a trade");
+        events.push(Event::Trade(Trade { sell_account: trade.buy_account, ..trade }));
+        events.push(Event::Modified {
+            order_id: 1,
+            client_ref: 2,
+            account: 3,
+            price: 0,
+            qty: 4,
+            trigger: i64::MIN,
+            remaining: 4,
+            priority_kept: false,
+        });
+        let kinds: std::collections::BTreeSet<Kind> =
+            events.iter().flat_map(|e| audience(e).iter()).map(|p| p.1).collect();
+        assert_eq!(kinds.len(), Kind::ALL.len(), "every kind is exercised: {kinds:?}");
+        for (i, event) in events.iter().enumerate() {
+            let want: Vec<(u32, Kind)> =
+                drafts(7, i, TS0, event, &Symbols::new()).iter().map(|d| (d.account, d.kind)).collect();
+            let got: Vec<(u32, Kind)> = audience(event).iter().collect();
+            assert_eq!(got, want, "{event:?}");
+            assert_eq!(audience(event).is_empty(), want.is_empty());
+        }
     }
 
     #[test]

@@ -282,10 +282,12 @@ fn spawn_journaler(
         .expect("spawn the journaler thread")
 }
 
-/// Most commands the fused consumer takes at once. Its batch is published only once the whole
-/// batch is journaled and matched, so a ring's worth of backlog (8,192 slots, some 5 ms of work)
-/// taken as one batch would hold the first command's events for all of it; 64 keeps that wait
-/// to tens of microseconds and still shares each write among 64 commands.
+/// Most commands the fused consumer takes at once in `none` and `written` modes. Its batch is
+/// published only once the whole batch is journaled and matched, so a ring's worth of backlog
+/// (8,192 slots, some 5 ms of work) taken as one batch would hold the first command's events for
+/// all of it; 64 keeps that wait to tens of microseconds and still shares each write among 64
+/// commands. In `fsync` mode it takes everything available: an `fdatasync` costs hundreds of
+/// microseconds, and sharing it among only 64 commands would cap the node near 250k commands/s.
 const FUSED_BATCH_MAX: u64 = 64;
 
 /// The fused layout's consumer: journal, match and publish each batch in turn, on one thread.
@@ -307,8 +309,9 @@ fn spawn_fused(
             // until the batch guard is dropped: the producer cannot reuse a slot before that.
             let mut matched: Vec<*const Slot> = Vec::with_capacity(ring_size);
             let mut last = progress.published.load(Ordering::Acquire);
+            let batch_max = if durability == Durability::Fsync { u64::MAX } else { FUSED_BATCH_MAX };
             loop {
-                match poller.take(FUSED_BATCH_MAX) {
+                match poller.take(batch_max) {
                     Ok(mut batch) => {
                         for slot in &mut batch {
                             match slot.kind {

@@ -362,6 +362,9 @@ fn run_nodes(args: &Args, root: &ScratchDir, flow: &Arc<Flow>) -> Result<Vec<Nod
             let total = if schedule.is_paced() { paced_commands(args, schedule.rate_per_s) } else { args.max_commands };
             let dir = ScratchDir::create(root.0.join(format!("{durability}-{}", schedule.rate_per_s)))?;
             let config = config_for(args, &dir.0, durability);
+            // The previous run's gigabyte of dirty pages would otherwise be written back during
+            // this one, stalling its writes; untimed.
+            sync_page_cache();
             let run = pipeline::run_node(&config, flow, schedule, total, Arc::default())
                 .with_context(|| format!("node run: durability {durability}, {schedule:?}"))?;
             drop(dir);
@@ -379,7 +382,10 @@ fn run_nodes(args: &Args, root: &ScratchDir, flow: &Arc<Flow>) -> Result<Vec<Nod
         SUSTAINED_FRACTION * 100.0
     );
     if let Some(r) = runs.first() {
-        println!("wait strategy reported by the node: {}, pinned: {}", r.report.wait, r.report.pinned);
+        println!(
+            "layout and wait strategy reported by the node: {}, {}, pinned: {}; the page cache is synced (untimed) before each run",
+            r.report.layout, r.report.wait, r.report.pinned
+        );
     }
     for r in runs.iter().filter(|r| r.published.rejects > 0) {
         println!(
@@ -389,6 +395,13 @@ fn run_nodes(args: &Args, root: &ScratchDir, flow: &Arc<Flow>) -> Result<Vec<Nod
     }
     println!();
     Ok(runs)
+}
+
+/// Writes every dirty page back (`sync(1)`), so that a run does not pay for the one before.
+fn sync_page_cache() {
+    if let Err(e) = std::process::Command::new("sync").status() {
+        eprintln!("sync: {e} (runs may stall on the previous run's writeback)");
+    }
 }
 
 fn print_run(run: &NodeRun) {

@@ -94,12 +94,89 @@ CREATE TABLE IF NOT EXISTS pf_positions (
 "#;
 
 /// The portfolio service: a [`Service`] for [`services_core::ServiceRunner`].
+///
+/// While a transaction applies, the rows it touches live in memory ([`Rows`]): each position,
+/// holding and last price is read at most once and written once, just before the transaction
+/// commits (`before_commit`), instead of a read and a write per event. A rollback forgets them.
 #[derive(Debug, Default)]
-pub struct PortfolioService;
+pub struct PortfolioService {
+    rows: Rows,
+}
 
 impl PortfolioService {
     pub fn new() -> PortfolioService {
-        PortfolioService
+        PortfolioService::default()
+    }
+}
+
+/// Key of a position: (account, token, is MIS).
+type PositionKey = (AccountId, Token, bool);
+
+/// The open transaction's rows, with whether each changed. Emptied at every commit and rollback,
+/// so a transaction always starts from what the database holds.
+#[derive(Debug, Default)]
+struct Rows {
+    positions: BTreeMap<PositionKey, (PositionRow, bool)>,
+    holdings: BTreeMap<(AccountId, Token), (Lot, bool)>,
+    /// Token -> (last price, last trade id) of this transaction's trades.
+    last_trades: BTreeMap<Token, (i64, u64)>,
+}
+
+impl Rows {
+    fn position(
+        &mut self,
+        tx: &Connection,
+        account: AccountId,
+        token: Token,
+        product: Product,
+    ) -> Result<&mut (PositionRow, bool), PortfolioError> {
+        Ok(match self.positions.entry((account, token, product == Product::Mis)) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert((load_position(tx, account, token, product)?, false))
+            }
+        })
+    }
+
+    fn holding(
+        &mut self,
+        tx: &Connection,
+        account: AccountId,
+        token: Token,
+    ) -> Result<&mut (Lot, bool), PortfolioError> {
+        Ok(match self.holdings.entry((account, token)) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert((load_holding(tx, account, token)?, false)),
+        })
+    }
+
+    /// Writes what changed, in key order, and forgets everything.
+    fn flush(&mut self, tx: &Connection) -> Result<(), PortfolioError> {
+        for (&(account, token, mis), (row, dirty)) in &self.positions {
+            if *dirty {
+                store_position(tx, account, token, if mis { Product::Mis } else { Product::Cnc }, row)?;
+            }
+        }
+        for (&(account, token), (lot, dirty)) in &self.holdings {
+            if *dirty {
+                store_holding(tx, account, token, lot)?;
+            }
+        }
+        for (&token, &(price, trade_id)) in &self.last_trades {
+            tx.prepare_cached(
+                "INSERT INTO pf_instruments (token, last_price, last_trade_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (token) DO UPDATE SET last_price = excluded.last_price, last_trade_id = excluded.last_trade_id",
+            )?
+            .execute(params![token, price, trade_id as i64])?;
+        }
+        self.clear();
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.positions.clear();
+        self.holdings.clear();
+        self.last_trades.clear();
     }
 }
 
@@ -205,17 +282,13 @@ fn store_position(
     Ok(())
 }
 
-fn apply_trade(tx: &Connection, seq: u64, t: &Trade) -> Result<(), PortfolioError> {
+fn apply_trade(rows: &mut Rows, tx: &Connection, seq: u64, t: &Trade) -> Result<(), PortfolioError> {
     let value = t.qty.checked_mul(t.price).ok_or_else(|| invariant(seq, format!("trade {} overflows", t.trade_id)))?;
-    tx.prepare_cached(
-        "INSERT INTO pf_instruments (token, last_price, last_trade_id) VALUES (?1, ?2, ?3)
-         ON CONFLICT (token) DO UPDATE SET last_price = excluded.last_price, last_trade_id = excluded.last_trade_id",
-    )?
-    .execute(params![t.token, t.price, t.trade_id as i64])?;
+    rows.last_trades.insert(t.token, (t.price, t.trade_id));
     for (account, product, qty, value) in
         [(t.buy_account, t.buy_product, t.qty, value), (t.sell_account, t.sell_product, -t.qty, -value)]
     {
-        let mut p = load_position(tx, account, t.token, product)?;
+        let (p, dirty) = rows.position(tx, account, t.token, product)?;
         p.lot.fill(qty, value);
         if qty > 0 {
             p.day_buy_quantity += qty;
@@ -224,17 +297,19 @@ fn apply_trade(tx: &Connection, seq: u64, t: &Trade) -> Result<(), PortfolioErro
             p.day_sell_quantity -= qty;
             p.day_sell_value -= value;
         }
-        store_position(tx, account, t.token, product, &p)?;
+        *dirty = true;
         if product == Product::Cnc {
-            let mut h = load_holding(tx, account, t.token)?;
+            let (h, dirty) = rows.holding(tx, account, t.token)?;
             h.fill(qty, value);
-            store_holding(tx, account, t.token, &h)?;
+            *dirty = true;
         }
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply_holdings(
+    rows: &mut Rows,
     tx: &Connection,
     seq: u64,
     account: AccountId,
@@ -243,20 +318,21 @@ fn apply_holdings(
     holdings: i64,
     reason: HoldingsReason,
 ) -> Result<(), PortfolioError> {
-    let mut h = load_holding(tx, account, token)?;
     match reason {
         // Already applied from the `Trade` event, which carries the price.
         HoldingsReason::Trade => {}
         HoldingsReason::Deposit => {
+            let (h, dirty) = rows.holding(tx, account, token)?;
             h.fill(delta, 0);
-            store_holding(tx, account, token, &h)?;
+            *dirty = true;
         }
         HoldingsReason::Withdrawal => {
+            let (h, dirty) = rows.holding(tx, account, token)?;
             h.transfer_out(-delta);
-            store_holding(tx, account, token, &h)?;
+            *dirty = true;
         }
         HoldingsReason::MisConversion => {
-            let mut p = load_position(tx, account, token, Product::Mis)?;
+            let (p, p_dirty) = rows.position(tx, account, token, Product::Mis)?;
             if p.lot.qty != delta {
                 return Err(invariant(
                     seq,
@@ -266,13 +342,16 @@ fn apply_holdings(
                     ),
                 ));
             }
-            h.fill(delta, p.lot.open_value);
+            let open_value = p.lot.open_value;
             p.lot.qty = 0;
             p.lot.open_value = 0;
-            store_position(tx, account, token, Product::Mis, &p)?;
-            store_holding(tx, account, token, &h)?;
+            *p_dirty = true;
+            let (h, h_dirty) = rows.holding(tx, account, token)?;
+            h.fill(delta, open_value);
+            *h_dirty = true;
         }
     }
+    let (h, _) = rows.holding(tx, account, token)?;
     if h.qty != holdings {
         return Err(invariant(
             seq,
@@ -317,15 +396,27 @@ impl Service for PortfolioService {
                     )?
                     .execute(params![token, band_low, band_high])?;
                 }
-                Event::SessionOpened => open_day(tx)?,
-                Event::Trade(t) => apply_trade(tx, batch.seq, &t)?,
+                Event::SessionOpened => {
+                    // The day's roll is SQL over the tables: they must hold everything first.
+                    self.rows.flush(tx)?;
+                    open_day(tx)?
+                }
+                Event::Trade(t) => apply_trade(&mut self.rows, tx, batch.seq, &t)?,
                 Event::HoldingsChanged { account, token, delta, holdings, reason } => {
-                    apply_holdings(tx, batch.seq, account, token, delta, holdings, reason)?
+                    apply_holdings(&mut self.rows, tx, batch.seq, account, token, delta, holdings, reason)?
                 }
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
+        Ok(self.rows.flush(tx)?)
+    }
+
+    fn rolled_back(&mut self) {
+        self.rows.clear();
     }
 }
 

@@ -284,11 +284,14 @@ fn spawn_journaler(
 
 /// Most commands the fused consumer takes at once in `none` and `written` modes. Its batch is
 /// published only once the whole batch is journaled and matched, so a ring's worth of backlog
-/// (8,192 slots, some 5 ms of work) taken as one batch would hold the first command's events for
-/// all of it; 64 keeps that wait to tens of microseconds and still shares each write among 64
-/// commands. In `fsync` mode it takes everything available: an `fdatasync` costs hundreds of
-/// microseconds, and sharing it among only 64 commands would cap the node near 250k commands/s.
-const FUSED_BATCH_MAX: u64 = 64;
+/// (8,192 slots, some 3 ms of work) taken as one batch would hold the first command's events for
+/// all of it. At 1M commands/s the consumer keeps up and its batches are a few commands long;
+/// the cap matters in a backlog, where 512 (about 150 us of work) shares each write among enough
+/// commands to clear it: `scripts/bench pipeline` measured the written maximum at 2.92-2.97M
+/// commands/s with 64, 3.33-3.35M with 256, 3.54-3.55M with 512 and 3.46-3.56M with the whole
+/// ring. In `fsync` mode it takes everything available: an `fdatasync` costs hundreds of
+/// microseconds, and sharing it among only 64 commands capped the node near 230k commands/s.
+const FUSED_BATCH_MAX: u64 = 512;
 
 /// The fused layout's consumer: journal, match and publish each batch in turn, on one thread.
 fn spawn_fused(

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod eventlog;
+pub mod mailbox;
 pub mod node;
 pub mod output;
 pub mod recovery;

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +12,7 @@ use journal::{JournalConfig, JournalWriter, SnapshotStore};
 
 use crate::config::Config;
 use crate::eventlog::{append_batch, open_event_log, EventLogOutput};
+use crate::mailbox::{snapshot_mailbox, SnapshotReceiver};
 use crate::output::{EventOutput, FileOutput, NullOutput};
 use crate::recovery::recover_with;
 use crate::slot::{Slot, SlotKind};
@@ -131,7 +131,7 @@ pub fn run_with(
     progress.journaled.store(recovered_seq, Ordering::Release);
     progress.applied.store(recovered_seq, Ordering::Release);
     progress.published.store(recovered_seq, Ordering::Release);
-    let (snapshot_tx, snapshot_rx) = sync_channel(2);
+    let (snapshot_tx, snapshot_rx) = snapshot_mailbox();
     let store = SnapshotStore::new(&data_dir.join("snapshots"), config.snapshot.keep)?;
     let snapshot_writer = {
         let progress = Arc::clone(&progress);
@@ -308,8 +308,8 @@ fn publish_snapshot(ring: &mut dyn topology::Ring, wait: WaitKind) {
 
 /// Writes each snapshot once the journal and the event log hold every command it covers, then (given a journal
 /// directory to prune) drops segments older than the oldest snapshot kept.
-fn write_snapshots(rx: Receiver<(u64, Vec<u8>)>, store: SnapshotStore, prune: Option<&Path>, progress: &Progress) {
-    for (seq, bytes) in rx {
+fn write_snapshots(rx: SnapshotReceiver, store: SnapshotStore, prune: Option<&Path>, progress: &Progress) {
+    while let Some((seq, bytes)) = rx.take() {
         while progress.journaled.load(Ordering::Acquire) < seq || progress.published.load(Ordering::Acquire) < seq {
             std::thread::sleep(Duration::from_micros(200));
         }

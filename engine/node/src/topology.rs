@@ -31,7 +31,6 @@
 //! on a full ring (back-pressure; nothing is dropped).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -42,6 +41,7 @@ use disruptor::{
 use engine_core::Engine;
 use journal::{Durability, JournalWriter};
 
+use crate::mailbox::SnapshotSender;
 use crate::output::EventOutput;
 use crate::slot::{Slot, SlotKind};
 use crate::wait::{wake_all, WaitKind};
@@ -104,7 +104,7 @@ pub struct Stages {
     pub journal: JournalWriter,
     pub durability: Durability,
     pub output: Box<dyn EventOutput>,
-    pub snapshots: SyncSender<(u64, Vec<u8>)>,
+    pub snapshots: SnapshotSender,
     pub progress: Arc<Progress>,
 }
 
@@ -176,9 +176,7 @@ pub fn start<W: WaitStrategy + 'static>(
                 SlotKind::Snapshot => {
                     let mut bytes = Vec::new();
                     engine.snapshot(&mut bytes);
-                    if snapshots.send((engine.last_seq(), bytes)).is_err() {
-                        tracing::warn!("snapshot writer is gone; snapshot dropped");
-                    }
+                    put_snapshot(&snapshots, engine.last_seq(), bytes);
                 }
             }
             if end_of_batch {
@@ -301,17 +299,21 @@ fn spawn_fused(
     wait: WaitKind,
     pin: Option<usize>,
 ) -> JoinHandle<()> {
-    let Stages { mut engine, mut journal, durability, mut output, snapshots, progress } = stages;
+    let Stages { mut engine, journal, durability, output, snapshots, progress } = stages;
     std::thread::Builder::new()
         .name("pipeline".into())
         .spawn(move || {
             if let Some(id) = pin {
                 core_affinity::set_for_current(core_affinity::CoreId { id });
             }
-            // The batch's command slots, to publish once the batch is journaled. They stay valid
-            // until the batch guard is dropped: the producer cannot reuse a slot before that.
-            let mut matched: Vec<*const Slot> = Vec::with_capacity(ring_size);
-            let mut last = progress.published.load(Ordering::Acquire);
+            let mut done = FusedRelease {
+                journal,
+                durability,
+                output,
+                matched: Vec::with_capacity(ring_size),
+                last: progress.published.load(Ordering::Acquire),
+                progress: Arc::clone(&progress),
+            };
             let batch_max = if durability == Durability::Fsync { u64::MAX } else { FUSED_BATCH_MAX };
             loop {
                 match poller.take(batch_max) {
@@ -319,45 +321,29 @@ fn spawn_fused(
                         for slot in &mut batch {
                             match slot.kind {
                                 SlotKind::Command => {
-                                    if let Err(e) = journal.append(slot.seq, slot.ts_ns, slot.raw()) {
+                                    if let Err(e) = done.journal.append(slot.seq, slot.ts_ns, slot.raw()) {
                                         fatal(&e);
                                     }
                                     // SAFETY: this thread is the matching stage for this slot.
                                     let events = unsafe { slot.events_for_matching() };
                                     events.clear();
                                     engine.apply(slot.seq, slot.ts_ns, &slot.command, events);
-                                    matched.push(slot);
+                                    done.matched.push(slot);
                                 }
                                 SlotKind::Snapshot => {
+                                    // The snapshot writer waits until the journal and the event
+                                    // log cover the snapshot's seq: release what is matched first,
+                                    // so that it need not wait for the rest of the batch.
+                                    progress.applied.store(engine.last_seq(), Ordering::Release);
+                                    done.release();
                                     let mut bytes = Vec::new();
                                     engine.snapshot(&mut bytes);
-                                    if snapshots.send((engine.last_seq(), bytes)).is_err() {
-                                        tracing::warn!("snapshot writer is gone; snapshot dropped");
-                                    }
+                                    put_snapshot(&snapshots, engine.last_seq(), bytes);
                                 }
                             }
                         }
                         progress.applied.store(engine.last_seq(), Ordering::Release);
-                        let mut commit = || match journal.commit() {
-                            Ok(seq) => progress.journaled.store(seq, Ordering::Release),
-                            Err(e) => fatal(&e),
-                        };
-                        if durability != Durability::None {
-                            commit();
-                        }
-                        for &slot in &matched {
-                            // SAFETY: the slot belongs to the batch still guarded, and matching
-                            // (this thread) is done with it.
-                            let slot = unsafe { &*slot };
-                            output.publish(slot.seq, slot.ts_ns, unsafe { slot.events_after_matching() });
-                            last = slot.seq;
-                        }
-                        matched.clear();
-                        output.flush();
-                        progress.published.store(last, Ordering::Release);
-                        if durability == Durability::None {
-                            commit();
-                        }
+                        done.release();
                         drop(batch);
                         if wait == WaitKind::Blocking {
                             wake_all();
@@ -369,6 +355,55 @@ fn spawn_fused(
             }
         })
         .expect("spawn the pipeline thread")
+}
+
+/// The fused consumer's journal and output, and the matched slots of its batch not yet released.
+struct FusedRelease {
+    journal: JournalWriter,
+    durability: Durability,
+    output: Box<dyn EventOutput>,
+    /// Matched command slots awaiting release. They stay valid until the batch guard is dropped:
+    /// the producer cannot reuse a slot before that.
+    matched: Vec<*const Slot>,
+    last: u64,
+    progress: Arc<Progress>,
+}
+
+impl FusedRelease {
+    /// Commits the journal and publishes the matched slots, in the order the durability mode
+    /// asks (in `none` mode the write follows the publish).
+    fn release(&mut self) {
+        if self.durability != Durability::None {
+            self.commit();
+        }
+        for &slot in &self.matched {
+            // SAFETY: the slot belongs to the batch still guarded, and matching (this thread) is
+            // done with it.
+            let slot = unsafe { &*slot };
+            self.output.publish(slot.seq, slot.ts_ns, unsafe { slot.events_after_matching() });
+            self.last = slot.seq;
+        }
+        self.matched.clear();
+        self.output.flush();
+        self.progress.published.store(self.last, Ordering::Release);
+        if self.durability == Durability::None {
+            self.commit();
+        }
+    }
+
+    fn commit(&mut self) {
+        match self.journal.commit() {
+            Ok(seq) => self.progress.journaled.store(seq, Ordering::Release),
+            Err(e) => fatal(&e),
+        }
+    }
+}
+
+/// Hands a snapshot to the writer without waiting (see [`crate::mailbox`]).
+fn put_snapshot(snapshots: &SnapshotSender, seq: u64, bytes: Vec<u8>) {
+    if let Some(older) = snapshots.put(seq, bytes) {
+        tracing::info!(seq, superseded = older, "a newer snapshot replaced one not yet written");
+    }
 }
 
 /// A journal that cannot be written must not let the node acknowledge anything more.

@@ -126,3 +126,41 @@ fn a_corrupt_middle_record_stops_start_up_with_file_and_offset() {
     // And the node refuses to start rather than continuing on a damaged journal.
     assert!(engine_node::run(&config(&data, &file), Arc::new(Control::default())).is_err());
 }
+
+/// Snapshot requests as fast as the receiver takes them, in both layouts: the node neither stalls
+/// (the fused consumer must not wait on a snapshot writer that waits on it) nor loses a command.
+#[test]
+fn a_flood_of_snapshot_requests_neither_stalls_nor_loses_anything() {
+    for layout in ["parallel", "fused"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let all = commands(40_000);
+        let file = dir.path().join("commands.bin");
+        write_command_file(&file, &all).expect("write");
+        let data = dir.path().join("data");
+        let config = config_with(&data, &file, layout);
+        let control = Arc::new(Control::default());
+        let flooding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flood = {
+            let (control, flooding) = (Arc::clone(&control), Arc::clone(&flooding));
+            std::thread::spawn(move || {
+                while flooding.load(std::sync::atomic::Ordering::Acquire) {
+                    control.snapshot.store(true, std::sync::atomic::Ordering::Release);
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(engine_node::run(&config, control));
+        });
+        let report = done_rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("{layout}: the node stalled under snapshot requests"))
+            .expect("run");
+        flooding.store(false, std::sync::atomic::Ordering::Release);
+        flood.join().expect("flood");
+        assert_eq!(report.published_seq, all.len() as u64, "{layout}");
+        let recovered = recover(&data, limits(), 3).expect("recover");
+        assert_eq!(recovered.engine.state_hash(), reference_hash(&all), "{layout}");
+    }
+}

@@ -324,7 +324,7 @@ fn run_nodes(args: &Args, root: &ScratchDir, flow: &Arc<Flow>) -> Result<Vec<Nod
     let wait = probe.wait_kind(cores).map_err(anyhow::Error::msg)?;
     let layout = probe.layout(cores).map_err(anyhow::Error::msg)?;
     println!(
-        "(b) engine node end to end: paced source -> receiver -> ring -> journaler || matching -> publisher -> output"
+        "(b) engine node end to end: paced source -> receiver -> ring -> journal + matching -> publish -> output (stages laid out as below)"
     );
     println!(
         "    pipeline.layout = {:?} -> {layout:?} ({} threads); pipeline.wait = {:?} -> {wait:?} ({cores} cores); ring {} slots; pin {:?}",

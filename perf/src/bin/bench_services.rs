@@ -34,9 +34,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use engine_core::{Command, Event, NewOrder, OrderType, Product, Side, Validity};
+use engine_core::{Command, Event, Product, Side};
 use hdrhistogram::Histogram;
-use services_core::testkit::{day_setup, run_engine, INFY, TCS, TS0};
+use services_core::testkit::{day_setup, limit, run_engine, INFY, TCS, TS0};
 use services_core::{CommandSink, EventBatch, EventFeed, FeedError, MemoryFeed, Service, ServiceRunner, SinkError};
 
 const USAGE: &str =
@@ -132,22 +132,7 @@ fn pair_commands(pairs: u64, accounts: u32) -> Vec<Command> {
         let product = if k % 5 == 4 { Product::Mis } else { Product::Cnc };
         // Alternate who buys, so that every account both buys and sells.
         let (buyer, seller) = if (k / n).is_multiple_of(2) { (a, b) } else { (b, a) };
-        let order = |client_ref: u64, account, side| {
-            Command::Place(NewOrder {
-                client_ref,
-                account,
-                token,
-                side,
-                order_type: OrderType::Limit,
-                validity: Validity::Day,
-                product,
-                price,
-                trigger: 0,
-                qty,
-                disclosed: 0,
-                post_only: false,
-            })
-        };
+        let order = |client_ref: u64, account, side| limit(client_ref, account, token, side, product, price, qty);
         let (first, second) = if k.is_multiple_of(2) {
             ((buyer, Side::Buy), (seller, Side::Sell))
         } else {

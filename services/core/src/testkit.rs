@@ -72,6 +72,75 @@ pub fn day_setup(accounts: u32, cash: i64, infy: i64, tcs: i64) -> Vec<Command> 
     c
 }
 
+/// What [`Interrupted`] does inside the transaction that applies its batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interruption {
+    /// Fail the transaction once (the runner rolls it back and the service carries on).
+    Fail,
+    /// Abort the process, as a crash would.
+    Abort,
+}
+
+/// A service that is interrupted right after applying batch `at`, before its transaction
+/// commits; every other hook goes to the service it wraps, so the wrapped service sees exactly
+/// what the runner does.
+#[derive(Debug)]
+pub struct Interrupted<S> {
+    pub inner: S,
+    pub at: Option<u64>,
+    pub how: Interruption,
+}
+
+impl<S: Service> Service for Interrupted<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn migrate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.inner.migrate(conn)
+    }
+    fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
+        self.inner.apply(tx, batch)?;
+        if self.at == Some(batch.seq) {
+            self.at = None;
+            match self.how {
+                Interruption::Fail => return Err(ServiceError::Invariant("injected failure".into())),
+                Interruption::Abort => std::process::abort(),
+            }
+        }
+        Ok(())
+    }
+    fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
+        self.inner.before_commit(tx)
+    }
+    fn after_commit(&mut self, conn: &Connection) -> Result<(), ServiceError> {
+        self.inner.after_commit(conn)
+    }
+    fn rolled_back(&mut self) {
+        self.inner.rolled_back()
+    }
+    fn on_idle(&mut self, conn: &Connection) -> Result<(), ServiceError> {
+        self.inner.on_idle(conn)
+    }
+}
+
+/// A day LIMIT order (no trigger, nothing disclosed, not post-only).
+pub fn limit(client_ref: u64, account: u32, token: u32, side: Side, product: Product, price: i64, qty: i64) -> Command {
+    Command::Place(NewOrder {
+        client_ref,
+        account,
+        token,
+        side,
+        order_type: OrderType::Limit,
+        validity: Validity::Day,
+        product,
+        price,
+        trigger: 0,
+        qty,
+        disclosed: 0,
+        post_only: false,
+    })
+}
+
 /// A small trading day: [`day_setup`] with `accounts` traders (₹1 crore and 5,000 INFY / 2,000
 /// TCS each), then `orders` seeded orders of every kind (limit, market, SL, IOC, CNC and MIS, some
 /// crossing), a withdrawal or two, an MIS square-off and the session close.

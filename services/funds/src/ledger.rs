@@ -132,7 +132,6 @@ pub(crate) struct Books {
     balances: HashMap<i64, i64>,
     /// Balances the open transaction changed (written in id order).
     dirty: BTreeMap<i64, i64>,
-    bank: Option<i64>,
 }
 
 impl Books {
@@ -170,14 +169,7 @@ impl Books {
         h: &EntryHeader<'_>,
         lines: &[(i64, Side, i64)],
     ) -> Result<Option<i64>, FundsError> {
-        let bank = match self.bank {
-            Some(b) => b,
-            None => {
-                let b = self.id(conn, LedgerAccount::Bank)?;
-                self.bank = Some(b);
-                b
-            }
-        };
+        let bank = self.id(conn, LedgerAccount::Bank)?;
         let legs = legs(lines)?;
         let Some(entry) = insert_entry(conn, h, &legs)? else { return Ok(None) };
         for &(id, amount) in legs.iter().flatten() {
@@ -307,6 +299,12 @@ fn insert_entry(conn: &Connection, h: &EntryHeader<'_>, legs: &Legs) -> Result<O
     Ok(Some(conn.last_insert_rowid()))
 }
 
+/// `[from, to)` in engine nanoseconds as SQLite integers; an open bound is the type's end.
+fn ts_bounds(from_ts_ns: Option<u64>, to_ts_ns: Option<u64>) -> (i64, i64) {
+    let clamp = |t: u64| t.min(i64::MAX as u64) as i64;
+    (from_ts_ns.map_or(i64::MIN, clamp), to_ts_ns.map_or(i64::MAX, clamp))
+}
+
 /// One line of a client's statement: the net effect of one entry on the account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatementLine {
@@ -348,8 +346,7 @@ pub fn statement(
     from_ts_ns: Option<u64>,
     to_ts_ns: Option<u64>,
 ) -> Result<Statement, FundsError> {
-    let from = from_ts_ns.map_or(i64::MIN, |t| t.min(i64::MAX as u64) as i64);
-    let to = to_ts_ns.map_or(i64::MAX, |t| t.min(i64::MAX as u64) as i64);
+    let (from, to) = ts_bounds(from_ts_ns, to_ts_ns);
     let Some(id) = account_id(conn, &cash_code(account))? else {
         return Ok(Statement { account, opening_balance: 0, lines: Vec::new(), closing_balance: 0 });
     };
@@ -466,8 +463,7 @@ pub fn blocked_statement(
     from_ts_ns: Option<u64>,
     to_ts_ns: Option<u64>,
 ) -> Result<BlockedStatement, FundsError> {
-    let from = from_ts_ns.map_or(i64::MIN, |t| t.min(i64::MAX as u64) as i64);
-    let to = to_ts_ns.map_or(i64::MAX, |t| t.min(i64::MAX as u64) as i64);
+    let (from, to) = ts_bounds(from_ts_ns, to_ts_ns);
     // -1 matches no line: an account that never had blocked cash has no such ledger accounts.
     let reserved_id = account_id(conn, &reserved_code(account))?.unwrap_or(-1);
     let margin_id = account_id(conn, &margin_code(account))?.unwrap_or(-1);

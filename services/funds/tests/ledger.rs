@@ -4,8 +4,8 @@
 use engine_core::{BalanceReason, Event};
 use rusqlite::Connection;
 use services_core::testkit::{catch_up, dump, open, TS0};
-use services_core::testkit::{run_engine, trading_day, FEE_ACCOUNT};
-use services_core::{EventBatch, Service, ServiceError, ServiceRunner};
+use services_core::testkit::{run_engine, trading_day, Interrupted, Interruption, FEE_ACCOUNT};
+use services_core::{EventBatch, Service, ServiceRunner};
 use services_funds::{audit, balances, blocked_statement, reconcile, statement, FundsService};
 
 fn day() -> (engine_core::Engine, Vec<EventBatch>) {
@@ -173,38 +173,6 @@ fn the_database_refuses_unbalanced_entries() {
     assert_eq!(a.stale_balances, vec!["bank".to_string(), "cash:1".to_string()]);
 }
 
-/// Fails once at a given seq, in the middle of the runner's transaction.
-struct FailOnce {
-    inner: FundsService,
-    at: Option<u64>,
-}
-
-impl Service for FailOnce {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn migrate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        self.inner.migrate(conn)
-    }
-    fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
-        self.inner.apply(tx, batch)?;
-        if self.at == Some(batch.seq) {
-            self.at = None;
-            return Err(ServiceError::Invariant("injected failure".into()));
-        }
-        Ok(())
-    }
-    fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
-        self.inner.before_commit(tx)
-    }
-    fn after_commit(&mut self, conn: &Connection) -> Result<(), ServiceError> {
-        self.inner.after_commit(conn)
-    }
-    fn rolled_back(&mut self) {
-        self.inner.rolled_back()
-    }
-}
-
 #[test]
 fn a_crash_at_any_point_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -234,7 +202,8 @@ fn a_crash_at_any_point_loses_and_duplicates_nothing() {
     // A failure in the middle of a transaction rolls the whole transaction back.
     for (i, at) in [5u64, 300, n as u64 - 2].into_iter().enumerate() {
         let path = dir.path().join(format!("fail{i}.db"));
-        let mut r = open(&path, FailOnce { inner: FundsService::ledger_only(), at: Some(at) });
+        let mut r =
+            open(&path, Interrupted { inner: FundsService::ledger_only(), at: Some(at), how: Interruption::Fail });
         r.batch_max = 64;
         let err = catch_up(&mut r, &batches).expect_err("the injected failure");
         assert!(err.to_string().contains("injected"), "{err}");
@@ -254,33 +223,12 @@ fn a_crash_at_any_point_loses_and_duplicates_nothing() {
 fn crash_child() {
     let (Ok(db), Ok(at)) = (std::env::var("FUNDS_CRASH_DB"), std::env::var("FUNDS_CRASH_AT")) else { return };
     let at: u64 = at.parse().expect("seq");
-    struct Abort(FundsService, u64);
-    impl Service for Abort {
-        fn name(&self) -> &'static str {
-            self.0.name()
-        }
-        fn migrate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-            self.0.migrate(conn)
-        }
-        fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
-            self.0.apply(tx, batch)?;
-            if batch.seq == self.1 {
-                std::process::abort();
-            }
-            Ok(())
-        }
-        fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
-            self.0.before_commit(tx)
-        }
-        fn after_commit(&mut self, conn: &Connection) -> Result<(), ServiceError> {
-            self.0.after_commit(conn)
-        }
-        fn rolled_back(&mut self) {
-            self.0.rolled_back()
-        }
-    }
     let (_, batches) = run_engine(&trading_day(10, 1_000, 11), TS0);
-    let mut r = ServiceRunner::open(std::path::Path::new(&db), Abort(FundsService::ledger_only(), at)).expect("open");
+    let mut r = ServiceRunner::open(
+        std::path::Path::new(&db),
+        Interrupted { inner: FundsService::ledger_only(), at: Some(at), how: Interruption::Abort },
+    )
+    .expect("open");
     r.batch_max = 50;
     let _ = catch_up(&mut r, &batches);
     unreachable!("the child aborts before the end");
@@ -345,24 +293,10 @@ fn a_replayed_batch_cannot_post_twice() {
 /// and its reserved and margin accounts, and the three always add up to the engine's cash.
 #[test]
 fn blocked_cash_moves_between_free_reserved_and_margin() {
-    use engine_core::{AccountLimits, Command, NewOrder, OrderType, Product, Side, Validity};
+    use engine_core::{AccountLimits, Command, Product, Side};
     use services_core::testkit::{Exchange, INFY};
-    let order = |account, side, product, price, qty| {
-        Command::Place(NewOrder {
-            client_ref: 1,
-            account,
-            token: INFY,
-            side,
-            order_type: OrderType::Limit,
-            validity: Validity::Day,
-            product,
-            price,
-            trigger: 0,
-            qty,
-            disclosed: 0,
-            post_only: false,
-        })
-    };
+    let order =
+        |account, side, product, price, qty| services_core::testkit::limit(1, account, INFY, side, product, price, qty);
     let setup = &trading_day(0, 0, 1)[..2]; // the two instruments
     let mut ex = Exchange::new(setup);
     for account in 1..=2 {

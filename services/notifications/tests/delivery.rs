@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{aiosmtpd_available, free_port, SmsServer, SmtpServer};
-use engine_core::{
-    AccountLimits, BalanceReason, Command, CommandKind, Event, InstrumentSpec, NewOrder, OrderType, Product, Side,
-    Symbol, Validity,
-};
+use engine_core::{AccountLimits, BalanceReason, Command, CommandKind, Event, InstrumentSpec, Product, Side, Symbol};
 use services_core::testkit::{run_engine, trading_day, INFY, TCS};
 use services_core::{EventBatch, MemoryFeed, ServiceRunner};
 use services_notifications::{
@@ -45,20 +42,7 @@ fn drain(runner: &mut ServiceRunner<NotificationService>, feed: &mut MemoryFeed,
 }
 
 fn limit(account: u32, token: u32, side: Side, price: i64, qty: i64, client_ref: u64) -> Command {
-    Command::Place(NewOrder {
-        client_ref,
-        account,
-        token,
-        side,
-        order_type: OrderType::Limit,
-        validity: Validity::Day,
-        product: Product::Cnc,
-        price,
-        trigger: 0,
-        qty,
-        disclosed: 0,
-        post_only: false,
-    })
+    services_core::testkit::limit(client_ref, account, token, side, Product::Cnc, price, qty)
 }
 
 /// A short day for two accounts: deposit, a buy, a partial fill against a sell, a rejected

@@ -3,13 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use engine_core::{
-    AccountLimits, Command, Event, InstrumentSpec, NewOrder, OrderType, Product, Side, Symbol, Token, Validity,
-};
+use engine_core::{AccountLimits, Command, Event, InstrumentSpec, Product, Side, Symbol, Token};
 use rusqlite::Connection;
 use services_core::testkit::{catch_up, dump, open, Exchange, TS0};
-use services_core::testkit::{run_engine, trading_day};
-use services_core::{EventBatch, Service, ServiceError};
+use services_core::testkit::{run_engine, trading_day, Interrupted, Interruption};
 use services_portfolio::{holding, holdings, last_price, position, positions, reconcile, PortfolioService};
 
 fn all_positions(conn: &Connection, accounts: u32) -> Vec<services_portfolio::Position> {
@@ -97,20 +94,7 @@ fn instrument(token: Token, symbol: &str) -> Command {
 }
 
 fn limit(account: u32, token: Token, side: Side, product: Product, qty: i64, price: i64) -> Command {
-    Command::Place(NewOrder {
-        client_ref: 0,
-        account,
-        token,
-        side,
-        order_type: OrderType::Limit,
-        validity: Validity::Day,
-        product,
-        price,
-        trigger: 0,
-        qty,
-        disclosed: 0,
-        post_only: false,
-    })
+    services_core::testkit::limit(0, account, token, side, product, price, qty)
 }
 
 /// Account 1 trades against accounts 2 and 3: `sell` rests, `buy` takes it.
@@ -198,32 +182,6 @@ fn hand_checked_pnl_in_paise() {
     assert_eq!((h.quantity, h.close_price, h.last_price, h.day_change), (15, Some(12_000), Some(12_500), 15 * 500));
 }
 
-/// Fails once at a given seq, in the middle of the runner's transaction.
-struct FailOnce(PortfolioService, Option<u64>);
-
-impl Service for FailOnce {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn migrate(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        self.0.migrate(conn)
-    }
-    fn apply(&mut self, tx: &rusqlite::Transaction<'_>, batch: &EventBatch) -> Result<(), ServiceError> {
-        self.0.apply(tx, batch)?;
-        if self.1 == Some(batch.seq) {
-            self.1 = None;
-            return Err(ServiceError::Invariant("injected failure".into()));
-        }
-        Ok(())
-    }
-    fn before_commit(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(), ServiceError> {
-        self.0.before_commit(tx)
-    }
-    fn rolled_back(&mut self) {
-        self.0.rolled_back()
-    }
-}
-
 #[test]
 fn a_crash_at_any_point_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -248,7 +206,7 @@ fn a_crash_at_any_point_loses_and_duplicates_nothing() {
     }
     for (i, at) in [3u64, 400, n as u64 - 1].into_iter().enumerate() {
         let path = dir.path().join(format!("fail{i}.db"));
-        let mut r = open(&path, FailOnce(PortfolioService::new(), Some(at)));
+        let mut r = open(&path, Interrupted { inner: PortfolioService::new(), at: Some(at), how: Interruption::Fail });
         r.batch_max = 64;
         assert!(catch_up(&mut r, &batches).is_err());
         let cursor = r.last_seq();

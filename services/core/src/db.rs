@@ -5,13 +5,33 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+/// How long a connection waits for another one's lock before it gives up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `PRAGMA journal_mode = WAL`, retried until [`BUSY_TIMEOUT`]: while another connection has a
+/// new file open in rollback mode (several processes or threads opening one database at once),
+/// SQLite refuses the switch with `SQLITE_BUSY` at once, without calling the busy handler.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens (creating if needed) a database with the settings every service uses.
 pub fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     // First, so that switching to WAL waits for another connection instead of failing with
     // "database is locked".
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    switch_to_wal(&conn)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Up to 64 MiB of page cache (SQLite's default is 2 MiB): a service touches the same index
@@ -63,5 +83,35 @@ impl ServiceDb {
 
     pub fn name(&self) -> &'static str {
         self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Several threads opening one new database at once (the services, the gateway and the
+    /// seeding of one exchange at start) all get a WAL connection.
+    #[test]
+    fn a_new_database_opened_by_several_threads_at_once_opens_in_wal_for_all() {
+        for round in 0..100 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = std::sync::Arc::new(dir.path().join("shared.db"));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, start) = (std::sync::Arc::clone(&path), std::sync::Arc::clone(&start));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let conn = open_db(&path)?;
+                        conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                    })
+                })
+                .collect();
+            for t in threads {
+                let mode = t.join().expect("thread").unwrap_or_else(|e| panic!("round {round}: {e}"));
+                assert_eq!(mode, "wal", "round {round}");
+            }
+        }
     }
 }

@@ -123,9 +123,9 @@ impl Running {
     }
 
     /// Waits until every service has stopped (they stop on their own only on error).
-    pub fn join(self) -> Result<(), HostError> {
+    pub fn join(mut self) -> Result<(), HostError> {
         let mut result = Ok(());
-        for (name, task) in self.tasks {
+        for (name, task) in std::mem::take(&mut self.tasks) {
             let outcome = self.runtime.block_on(task).map_err(|_| HostError::Panicked(name)).and_then(|r| r);
             if let Err(e) = outcome {
                 tracing::error!("{e}");
@@ -139,6 +139,15 @@ impl Running {
 
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop)
+    }
+}
+
+impl Drop for Running {
+    /// Dropped without [`Running::stop`] (a caller that fails or panics while starting the rest
+    /// of a process): the services are told to stop, so that dropping the runtime, which waits for
+    /// its blocking tasks, ends instead of waiting for loops that only a stop ends.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
     }
 }
 

@@ -51,3 +51,19 @@ fn every_service_commits_every_seq_and_restarts_where_it_stopped() {
     // The funds and users services asked the engine for nothing on their own.
     assert!(transport.commands.is_empty());
 }
+
+/// Services dropped without a stop (their starter failed or panicked) stop anyway: the drop
+/// returns instead of waiting for service loops that never end.
+#[test]
+fn dropping_running_services_stops_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = ServicesConfig { users_master_key: Some("00".repeat(32)), ..ServicesConfig::default() };
+    let transport = Arc::new(Memory { batches: Vec::new(), commands: RecordingSink::default() });
+    let running = start(&ServiceName::ALL, &config, dir.path(), transport).expect("start");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(running);
+        let _ = done_tx.send(());
+    });
+    done_rx.recv_timeout(Duration::from_secs(30)).expect("the drop returned");
+}

@@ -16,6 +16,13 @@ pub struct StepReport {
     pub replays: usize,
 }
 
+/// Most batches one transaction commits, unless changed: a step takes what the feed has, so a
+/// service that keeps up commits small transactions, and one that fell behind commits up to this
+/// many at once, paying one `fsync` and one write of its hot index pages for all of them. 4,096
+/// batches are 20 ms of a 100k trades/s stream; at 1,024 the funds service spent a third of its
+/// time committing (`scripts/bench services`, `perf/RESULTS.md`).
+pub const BATCH_MAX: usize = 4_096;
+
 #[derive(Debug)]
 pub struct ServiceRunner<S: Service> {
     db: ServiceDb,
@@ -32,7 +39,7 @@ impl<S: Service> ServiceRunner<S> {
         let db = ServiceDb::open(path, service.name())?;
         service.migrate(&db.conn)?;
         let last_seq = db.last_seq()?;
-        Ok(ServiceRunner { db, service, last_seq, buf: Vec::with_capacity(1024), batch_max: 1024 })
+        Ok(ServiceRunner { db, service, last_seq, buf: Vec::with_capacity(1024), batch_max: BATCH_MAX })
     }
 
     /// Last engine seq this service has committed.

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::schema::{MAX_ORDINAL, ORDINAL_BITS};
 use crate::FundsError;
 
 /// Debit or credit.
@@ -20,18 +21,16 @@ pub enum EntryKind {
     Deposit,
     /// Client cash → bank.
     Withdrawal,
-    /// Buyer → seller for the traded value: client cash for delivery (CNC), the MIS clearing
-    /// account for intraday.
+    /// One side of a fill: the buyer pays the traded value into the exchange account, the seller
+    /// is paid out of it (client cash for delivery (CNC), the MIS clearing account for intraday),
+    /// and the side's brokerage goes from client cash to the fee account's cash.
     Trade,
-    /// Client cash → the fee account's cash (brokerage of one fill, both sides).
+    /// Brokerage as a version 1 or 2 database recorded it, apart from the fill (no longer posted).
     Fee,
     /// An intraday position went flat: its clearing balance (the realised P&L) → client cash.
     MisSettlement,
     /// Square-off converted an intraday position to delivery: its clearing balance → client cash.
     MisConversion,
-    /// Client cash ⇄ the client's reserved and margin accounts: the engine's blocked cash after a
-    /// command (`AccountRisk`). Money stays the client's; only whether it is free changes.
-    Block,
 }
 
 impl EntryKind {
@@ -43,12 +42,11 @@ impl EntryKind {
             EntryKind::Fee => "fee",
             EntryKind::MisSettlement => "mis_settlement",
             EntryKind::MisConversion => "mis_conversion",
-            EntryKind::Block => "block",
         }
     }
 }
 
-/// Ledger account codes: `bank`, `cash:<account>`, `reserved:<account>`, `margin:<account>`,
+/// Ledger account codes: `bank`, `exchange`, `cash:<account>`, `reserved:<account>`, `margin:<account>`,
 /// `mis:<account>:<token>`.
 pub fn cash_code(account: u32) -> String {
     format!("cash:{account}")
@@ -67,11 +65,15 @@ pub fn mis_code(account: u32, token: u32) -> String {
 }
 
 pub const BANK: &str = "bank";
+pub const EXCHANGE: &str = "exchange";
 
 /// One ledger account, as the service names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum LedgerAccount {
     Bank,
+    /// The exchange's settlement account: each fill's buyer pays into it and its seller is paid
+    /// out of it, so it is empty after every fill.
+    Exchange,
     /// A client's free cash.
     Cash(u32),
     /// A client's cash blocked by open orders (the engine's `reserved`).
@@ -86,6 +88,7 @@ impl LedgerAccount {
     pub(crate) fn code(self) -> String {
         match self {
             LedgerAccount::Bank => BANK.to_string(),
+            LedgerAccount::Exchange => EXCHANGE.to_string(),
             LedgerAccount::Cash(a) => cash_code(a),
             LedgerAccount::Reserved(a) => reserved_code(a),
             LedgerAccount::Margin(a) => margin_code(a),
@@ -94,12 +97,13 @@ impl LedgerAccount {
     }
 }
 
-/// The id of a ledger account, created on first use (the bank exists from the start).
+/// The id of a ledger account, created on first use (the bank and the exchange account exist
+/// from the start).
 fn ensure_account(conn: &Connection, account: LedgerAccount) -> Result<i64, FundsError> {
     let code = account.code();
     let (kind, engine_account, token) = match account {
-        LedgerAccount::Bank => {
-            return account_id(conn, BANK)?.ok_or_else(|| FundsError::Invariant("no bank account".into()))
+        LedgerAccount::Bank | LedgerAccount::Exchange => {
+            return account_id(conn, &code)?.ok_or_else(|| FundsError::Invariant(format!("no {code} account")))
         }
         LedgerAccount::Cash(a) => ("cash", a, None),
         LedgerAccount::Reserved(a) => ("reserved", a, None),
@@ -170,15 +174,38 @@ impl Books {
         lines: &[(i64, Side, i64)],
     ) -> Result<Option<i64>, FundsError> {
         let bank = self.id(conn, LedgerAccount::Bank)?;
+        let exchange = self.id(conn, LedgerAccount::Exchange)?;
         let legs = legs(lines)?;
         let Some(entry) = insert_entry(conn, h, &legs)? else { return Ok(None) };
         for &(id, amount) in legs.iter().flatten() {
-            // Debits raise a debit-normal balance (the bank's) and lower every other.
-            let change = if id == bank { amount } else { -amount };
+            // Debits raise a debit-normal balance (the bank's, the exchange's) and lower every other.
+            let change = if id == bank || id == exchange { amount } else { -amount };
             let b = self.balance(conn, id)?;
             self.dirty.insert(id, b + change);
         }
         Ok(Some(entry))
+    }
+
+    /// Writes one block entry: `reserved` and `margin` are the changes of the client's blocked
+    /// cash (positive: blocked, credited to `reserved:` / `margin:`), and the client's free cash
+    /// is debited their sum, so the entry balances by construction.
+    pub(crate) fn block(&mut self, conn: &Connection, b: &BlockEntry) -> Result<(), FundsError> {
+        let BlockEntry { seq, ordinal, ts_ns, account, reserved, margin } = *b;
+        let ids = [
+            (self.id(conn, LedgerAccount::Reserved(account))?, -reserved),
+            (self.id(conn, LedgerAccount::Margin(account))?, -margin),
+            (self.id(conn, LedgerAccount::Cash(account))?, reserved + margin),
+        ];
+        conn.prepare_cached(
+            "INSERT INTO journal_blocks (engine_account, id, ts_ns, reserved, margin) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![account, entry_id(seq, ordinal)?, ts_ns as i64, reserved, margin])?;
+        // All three are credit-normal: a debit (positive leg) lowers the balance.
+        for (id, leg) in ids {
+            let b = self.balance(conn, id)?;
+            self.dirty.insert(id, b - leg);
+        }
+        Ok(())
     }
 
     /// Writes the balances the open transaction changed: call just before it commits.
@@ -233,21 +260,35 @@ pub(crate) struct EntryHeader<'a> {
     pub ordinal: u32,
     pub ts_ns: u64,
     pub kind: EntryKind,
-    pub engine_account: Option<u32>,
+    /// The client whose statement shows the entry.
+    pub engine_account: u32,
+    /// The engine account a fee leg pays, whose statement shows the entry too.
+    pub fee_account: Option<u32>,
     pub token: Option<u32>,
     pub trade_id: Option<u64>,
     pub request_id: Option<i64>,
     pub memo: &'a str,
 }
 
-/// Up to three legs `(ledger account id, signed amount)`, debits positive.
-type Legs = [Option<(i64, i64)>; 3];
+/// A client's cash moved between free and blocked (see [`Books::block`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockEntry {
+    pub seq: u64,
+    pub ordinal: u32,
+    pub ts_ns: u64,
+    pub account: u32,
+    pub reserved: i64,
+    pub margin: i64,
+}
+
+/// Up to four legs `(ledger account id, signed amount)`, debits positive.
+type Legs = [Option<(i64, i64)>; 4];
 
 /// Lines netted per account into legs, in first-appearance order; accounts that net to zero are
-/// left out. More than three accounts, or an amount out of range, is a bug (the schema would
+/// left out. More than four accounts, or an amount out of range, is a bug (the schema would
 /// refuse it too).
 fn legs(lines: &[(i64, Side, i64)]) -> Result<Legs, FundsError> {
-    let mut legs: Legs = [None; 3];
+    let mut legs: Legs = [None; 4];
     for &(account, side, amount) in lines {
         if !(0..crate::schema::MAX_LEG).contains(&amount) {
             return Err(FundsError::Invariant(format!("a line of {amount} paise")));
@@ -256,35 +297,44 @@ fn legs(lines: &[(i64, Side, i64)]) -> Result<Legs, FundsError> {
         match legs.iter_mut().find(|l| l.is_none_or(|(a, _)| a == account)) {
             Some(Some((_, v))) => *v += signed,
             Some(slot) => *slot = Some((account, signed)),
-            None => return Err(FundsError::Invariant("an entry moves more than three accounts".into())),
+            None => return Err(FundsError::Invariant("an entry moves more than four accounts".into())),
         }
     }
-    let mut out: Legs = [None; 3];
+    let mut out: Legs = [None; 4];
     for (slot, leg) in out.iter_mut().zip(legs.iter().flatten().filter(|(_, v)| *v != 0)) {
         *slot = Some(*leg);
     }
     Ok(out)
 }
 
+/// `seq << 20 | ordinal`.
+fn entry_id(seq: u64, ordinal: u32) -> Result<i64, FundsError> {
+    if ordinal > MAX_ORDINAL || seq >= 1 << (63 - ORDINAL_BITS) {
+        return Err(FundsError::Invariant(format!("entry {ordinal} of seq {seq}: out of entry ids")));
+    }
+    Ok((seq << ORDINAL_BITS | u64::from(ordinal)) as i64)
+}
+
 /// Inserts one entry; `None` when its legs net to nothing (no entry is written).
 fn insert_entry(conn: &Connection, h: &EntryHeader<'_>, legs: &Legs) -> Result<Option<i64>, FundsError> {
-    let [Some((account1, amount1)), Some((account2, amount2)), third] = *legs else {
+    let [Some((account1, amount1)), Some((account2, amount2)), third, fourth] = *legs else {
         if legs[0].is_some() {
             return Err(FundsError::Invariant(format!("a one-legged {} entry at seq {}", h.kind.code(), h.seq)));
         }
         return Ok(None);
     };
+    let id = entry_id(h.seq, h.ordinal)?;
     conn.prepare_cached(
-        "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, engine_account, token, trade_id, request_id, memo,
-                                      account1, amount1, account2, amount2, account3, amount3)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT INTO journal_entries (id, ts_ns, kind, engine_account, fee_account, token, trade_id, request_id, memo,
+                                      account1, amount1, account2, amount2, account3, amount3, account4, amount4)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
-        h.seq as i64,
-        h.ordinal,
+        id,
         h.ts_ns as i64,
         h.kind.code(),
         h.engine_account,
+        h.fee_account,
         h.token,
         h.trade_id.map(|t| t as i64),
         h.request_id,
@@ -295,8 +345,10 @@ fn insert_entry(conn: &Connection, h: &EntryHeader<'_>, legs: &Legs) -> Result<O
         amount2,
         third.map(|(a, _)| a),
         third.map(|(_, v)| v),
+        fourth.map(|(a, _)| a),
+        fourth.map(|(_, v)| v),
     ])?;
-    Ok(Some(conn.last_insert_rowid()))
+    Ok(Some(id))
 }
 
 /// `[from, to)` in engine nanoseconds as SQLite integers; an open bound is the type's end.
@@ -350,20 +402,24 @@ pub fn statement(
     let Some(id) = account_id(conn, &cash_code(account))? else {
         return Ok(Statement { account, opening_balance: 0, lines: Vec::new(), closing_balance: 0 });
     };
-    // A cash account is credit-normal: its balance moves by minus its leg.
+    // A cash account is credit-normal: its balance moves by minus its leg. The entries are the
+    // client's own and those that pay it a fee, less those that leave its cash alone (an
+    // intraday fill without brokerage moves only the position's clearing account).
     let mut stmt = conn.prepare_cached(
         "WITH per_entry AS (
              SELECT id, seq, ts_ns, kind, memo, trade_id, request_id,
-                    -(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2 ELSE amount3 END) AS amount
+                    -(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2 WHEN account3 THEN amount3
+                      ELSE amount4 END) AS amount
                FROM journal_entries
-              WHERE (account1 = ?1 OR account2 = ?1 OR account3 = ?1) AND kind != 'block'),
+              WHERE (engine_account = ?4 OR fee_account = ?4)
+                AND (account1 = ?1 OR account2 = ?1 OR account3 = ?1 OR account4 = ?1)),
          running AS (
              SELECT *, SUM(amount) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS balance FROM per_entry)
          SELECT id, seq, ts_ns, kind, memo, trade_id, request_id, amount, balance
            FROM running WHERE ts_ns >= ?2 AND ts_ns < ?3 ORDER BY id",
     )?;
     let lines = stmt
-        .query_map(params![id, from, to], |r| {
+        .query_map(params![id, from, to, account], |r| {
             Ok(StatementLine {
                 entry_id: r.get(0)?,
                 seq: r.get::<_, i64>(1)? as u64,
@@ -379,11 +435,13 @@ pub fn statement(
         .collect::<Result<Vec<_>, _>>()?;
     let opening_balance: i64 = conn
         .prepare_cached(
-            "SELECT COALESCE(-SUM(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2 ELSE amount3 END), 0)
+            "SELECT COALESCE(-SUM(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2
+                                  WHEN account3 THEN amount3 ELSE amount4 END), 0)
                FROM journal_entries
-              WHERE (account1 = ?1 OR account2 = ?1 OR account3 = ?1) AND ts_ns < ?2 AND kind != 'block'",
+              WHERE (engine_account = ?3 OR fee_account = ?3)
+                AND (account1 = ?1 OR account2 = ?1 OR account3 = ?1 OR account4 = ?1) AND ts_ns < ?2",
         )?
-        .query_row(params![id, from], |r| r.get(0))?;
+        .query_row(params![id, from, account], |r| r.get(0))?;
     let closing_balance = lines.last().map_or(opening_balance, |l| l.balance);
     Ok(Statement { account, opening_balance, lines, closing_balance })
 }
@@ -464,50 +522,35 @@ pub fn blocked_statement(
     to_ts_ns: Option<u64>,
 ) -> Result<BlockedStatement, FundsError> {
     let (from, to) = ts_bounds(from_ts_ns, to_ts_ns);
-    // -1 matches no line: an account that never had blocked cash has no such ledger accounts.
-    let reserved_id = account_id(conn, &reserved_code(account))?.unwrap_or(-1);
-    let margin_id = account_id(conn, &margin_code(account))?.unwrap_or(-1);
-    // Both are credit-normal: a balance moves by minus its leg.
     let mut stmt = conn.prepare_cached(
-        "WITH per_entry AS (
-             SELECT id, seq, ts_ns,
-                    -(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2 WHEN account3 THEN amount3
-                      ELSE 0 END) AS reserved,
-                    -(CASE ?2 WHEN account1 THEN amount1 WHEN account2 THEN amount2 WHEN account3 THEN amount3
-                      ELSE 0 END) AS margin
-               FROM journal_entries
-              WHERE account1 IN (?1, ?2) OR account2 IN (?1, ?2) OR account3 IN (?1, ?2)),
-         running AS (
-             SELECT *,
+        "WITH running AS (
+             SELECT id, ts_ns, reserved, margin,
                     SUM(reserved) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS reserved_after,
                     SUM(margin) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS margin_after
-               FROM per_entry)
-         SELECT id, seq, ts_ns, reserved, margin, reserved_after, margin_after
-           FROM running WHERE ts_ns >= ?3 AND ts_ns < ?4 ORDER BY id",
+               FROM journal_blocks WHERE engine_account = ?1)
+         SELECT id, ts_ns, reserved, margin, reserved_after, margin_after
+           FROM running WHERE ts_ns >= ?2 AND ts_ns < ?3 ORDER BY id",
     )?;
     let lines = stmt
-        .query_map(params![reserved_id, margin_id, from, to], |r| {
+        .query_map(params![account, from, to], |r| {
+            let entry_id: i64 = r.get(0)?;
             Ok(BlockedLine {
-                entry_id: r.get(0)?,
-                seq: r.get::<_, i64>(1)? as u64,
-                ts_ns: r.get::<_, i64>(2)? as u64,
-                reserved_delta: r.get(3)?,
-                margin_delta: r.get(4)?,
-                reserved: r.get(5)?,
-                margin: r.get(6)?,
+                entry_id,
+                seq: (entry_id >> ORDINAL_BITS) as u64,
+                ts_ns: r.get::<_, i64>(1)? as u64,
+                reserved_delta: r.get(2)?,
+                margin_delta: r.get(3)?,
+                reserved: r.get(4)?,
+                margin: r.get(5)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let opening: (i64, i64) = conn
         .prepare_cached(
-            "SELECT COALESCE(-SUM(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2
-                                  WHEN account3 THEN amount3 ELSE 0 END), 0),
-                    COALESCE(-SUM(CASE ?2 WHEN account1 THEN amount1 WHEN account2 THEN amount2
-                                  WHEN account3 THEN amount3 ELSE 0 END), 0)
-               FROM journal_entries
-              WHERE (account1 IN (?1, ?2) OR account2 IN (?1, ?2) OR account3 IN (?1, ?2)) AND ts_ns < ?3",
+            "SELECT COALESCE(SUM(reserved), 0), COALESCE(SUM(margin), 0) FROM journal_blocks
+              WHERE engine_account = ?1 AND ts_ns < ?2",
         )?
-        .query_row(params![reserved_id, margin_id, from], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row(params![account, from], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let closing = lines.last().map_or(opening, |l| (l.reserved, l.margin));
     Ok(BlockedStatement { account, opening, lines, closing })
 }
@@ -515,8 +558,9 @@ pub fn blocked_statement(
 /// What [`audit`] found wrong; empty when the books are sound.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Audit {
+    /// Journal entries and block entries.
     pub entries: u64,
-    /// Legs of all entries (two or three each).
+    /// Legs of all entries (two to four each; a block entry's non-zero changes and its free cash).
     pub legs: u64,
     /// Entries whose legs do not sum to zero (the schema's `CHECK`s refuse them; the audit looks
     /// again, for a database written with checks switched off).
@@ -537,15 +581,17 @@ impl Audit {
 /// of its legs, and the trial balance is zero.
 pub fn audit(conn: &Connection) -> Result<Audit, FundsError> {
     let (entries, legs): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(2 + (account3 IS NOT NULL)), 0) FROM journal_entries",
+        "SELECT (SELECT COUNT(*) FROM journal_entries) + (SELECT COUNT(*) FROM journal_blocks),
+                (SELECT COALESCE(SUM(2 + (account3 IS NOT NULL) + (account4 IS NOT NULL)), 0) FROM journal_entries)
+                + (SELECT COALESCE(SUM(1 + (reserved != 0) + (margin != 0)), 0) FROM journal_blocks)",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let unbalanced_entries = conn
         .prepare(
             "SELECT id FROM journal_entries
-              WHERE account2 IS NULL OR amount1 + amount2 + COALESCE(amount3, 0) != 0
-                 OR (account3 IS NULL) != (amount3 IS NULL)
+              WHERE account2 IS NULL OR amount1 + amount2 + COALESCE(amount3, 0) + COALESCE(amount4, 0) != 0
+                 OR (account3 IS NULL) != (amount3 IS NULL) OR (account4 IS NULL) != (amount4 IS NULL)
               ORDER BY id",
         )?
         .query_map([], |r| r.get(0))?
@@ -555,7 +601,14 @@ pub fn audit(conn: &Connection) -> Result<Audit, FundsError> {
             "WITH legs (account, amount) AS (
                  SELECT account1, amount1 FROM journal_entries
                  UNION ALL SELECT account2, amount2 FROM journal_entries
-                 UNION ALL SELECT account3, amount3 FROM journal_entries WHERE account3 IS NOT NULL),
+                 UNION ALL SELECT account3, amount3 FROM journal_entries WHERE account3 IS NOT NULL
+                 UNION ALL SELECT account4, amount4 FROM journal_entries WHERE account4 IS NOT NULL
+                 UNION ALL SELECT a.id, -b.reserved FROM journal_blocks b
+                             JOIN ledger_accounts a ON a.code = 'reserved:' || b.engine_account
+                 UNION ALL SELECT a.id, -b.margin FROM journal_blocks b
+                             JOIN ledger_accounts a ON a.code = 'margin:' || b.engine_account
+                 UNION ALL SELECT a.id, b.reserved + b.margin FROM journal_blocks b
+                             JOIN ledger_accounts a ON a.code = 'cash:' || b.engine_account),
              sums AS (SELECT account, SUM(amount) AS debits FROM legs GROUP BY account)
              SELECT a.code FROM ledger_accounts a LEFT JOIN sums s ON s.account = a.id
               WHERE a.balance != CASE a.normal_side WHEN 'D' THEN COALESCE(s.debits, 0) ELSE -COALESCE(s.debits, 0) END
@@ -618,7 +671,8 @@ mod tests {
             ordinal,
             ts_ns: 0,
             kind: EntryKind::Deposit,
-            engine_account: Some(5),
+            engine_account: 5,
+            fee_account: None,
             token: None,
             trade_id: None,
             request_id: None,

@@ -8,16 +8,19 @@
 //! |---|---|---|---|
 //! | `BalanceChanged{Deposit}` | deposit | bank | client cash |
 //! | `BalanceChanged{Withdrawal}` | withdrawal | client cash | bank |
-//! | `Trade` (each fill) | trade | buyer: cash (CNC) or MIS clearing | seller: cash (CNC) or MIS clearing |
-//! | `Trade` with fees | fee | buyer cash, seller cash | the fee account's cash |
+//! | `Trade` (each fill), buy side | trade | buyer: cash (CNC) or MIS clearing; brokerage: buyer cash | exchange; the fee account's cash |
+//! | `Trade` (each fill), sell side | trade | exchange; brokerage: seller cash | seller: cash (CNC) or MIS clearing; the fee account's cash |
 //! | `BalanceChanged{MisSettlement}` | mis_settlement | MIS clearing (profit) or cash (loss) | the other |
 //! | `BalanceChanged{MisConversion}` | mis_conversion | as for settlement | |
-//! | `AccountRisk` | block | client cash (more blocked) or reserved / margin (less) | the other |
+//! | `AccountRisk` | a block entry (`journal_blocks`) | client cash (more blocked) or reserved / margin (less) | the other |
 //!
 //! # Ledger accounts
 //!
 //! - `bank`: the broker's client-money bank account (debit-normal): its balance is deposits
 //!   minus withdrawals.
+//! - `exchange`: what the broker owes the exchange or is owed by it for fills (debit-normal):
+//!   each fill's buyer side pays the traded value in and its seller side takes it out, so it is
+//!   empty after every batch, which the service checks.
 //! - `cash:<account>`: a client's *free* cash at the broker (credit-normal): what is neither
 //!   reserved nor margin. The engine's fee account is an ordinary engine account, so brokerage
 //!   lands in its `cash:` account.
@@ -40,12 +43,12 @@
 //! Money movements (deposits, trades, fees, settlements) post to `cash:<a>`, as the engine's
 //! `cash` moves. Blocking is not a movement of money but a change of what is free: the engine ends
 //! every command that changed an account's `reserved` or `margin` with an `AccountRisk` carrying
-//! the new values, and the service posts one `block` entry that moves the difference between the
+//! the new values, and the service posts one block entry that moves the difference between the
 //! client's `cash:` account and its `reserved:` and `margin:` accounts (cash debited and
 //! `reserved:` credited when an order blocks more, the reverse when a fill or a cancel releases
 //! it; likewise for margin). So the client's three accounts together always hold the engine's
 //! `cash`, the bank equals `Σ (cash + reserved + margin) + Σ mis clearing`, and each block entry
-//! balances like any other. Inside a batch the two can differ (a fill is posted before the
+//! balances by construction (see [`schema`]). Inside a batch the two can differ (a fill is posted before the
 //! reservation it releases); the engine's `AccountRisk` comes last in the command's events, so
 //! they agree at the end of every batch, which is where they are checked.
 //!
@@ -65,10 +68,12 @@
 //!
 //! [`statement`] is the client's cash statement: deposits, withdrawals, trades, fees and intraday
 //! settlements, with a running balance equal to the engine's `cash` (free and blocked together).
-//! It leaves out the `block` entries: they move money between the client's own accounts, not in
+//! It leaves out the block entries: they move money between the client's own accounts, not in
 //! or out, and there is one for nearly every order event (placing, filling, modifying or
 //! cancelling an order), which would bury the movements of money. [`blocked_statement`] lists them:
-//! every reserve and release, with the running reserved and margin balances.
+//! every reserve and release, with the running reserved and margin balances. A client's fill
+//! appears once, as its side of the trade with its brokerage; the fee account's statement shows
+//! the brokerage of every fill.
 //!
 //! # Checks while applying
 //!
@@ -102,7 +107,7 @@ pub use requests::{
     get_request, request_deposit, request_withdrawal, requests, FundsRequest, RequestKind, RequestStatus,
 };
 
-use ledger::{Books, EntryHeader, EntryKind, LedgerAccount, Side, BANK};
+use ledger::{BlockEntry, Books, EntryHeader, EntryKind, LedgerAccount, Side, BANK};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FundsError {
@@ -349,6 +354,11 @@ impl FundsService {
                 return Err(invariant(batch.seq, &format!("account {account}: MIS conversion without cash")));
             }
         }
+        let exchange = self.books.id(tx, LedgerAccount::Exchange)?;
+        let in_transit = self.books.balance(tx, exchange)?;
+        if in_transit != 0 {
+            return Err(invariant(batch.seq, &format!("{in_transit} paise left in the exchange account")));
+        }
         Ok(())
     }
 }
@@ -393,15 +403,19 @@ struct BatchCtx {
 }
 
 impl BatchCtx {
-    fn header<'a>(&mut self, kind: EntryKind, memo: &'a str) -> EntryHeader<'a> {
-        let ordinal = self.ordinal;
+    fn next_ordinal(&mut self) -> u32 {
         self.ordinal += 1;
+        self.ordinal - 1
+    }
+
+    fn header<'a>(&mut self, kind: EntryKind, engine_account: AccountId, memo: &'a str) -> EntryHeader<'a> {
         EntryHeader {
             seq: self.seq,
-            ordinal,
+            ordinal: self.next_ordinal(),
             ts_ns: self.ts_ns,
             kind,
-            engine_account: None,
+            engine_account,
+            fee_account: None,
             token: None,
             trade_id: None,
             request_id: None,
@@ -423,7 +437,10 @@ fn fee_account(conn: &Connection) -> Result<AccountId, FundsError> {
     Ok(v.unwrap_or(0) as AccountId)
 }
 
-/// One fill: the traded value from buyer to seller, then the fees to the fee account.
+/// One fill, as one entry per side: the buyer pays the traded value into the exchange account
+/// and the seller is paid it out of there, each from or to client cash (CNC) or the position's
+/// clearing account (MIS); each side's brokerage goes from its cash to the fee account's cash in
+/// the same entry.
 fn post_trade(
     tx: &Connection,
     books: &mut Books,
@@ -431,39 +448,38 @@ fn post_trade(
     t: &Trade,
     fee_account: AccountId,
 ) -> Result<(), FundsError> {
-    let mut leg = |account: AccountId, product: Product| match product {
-        Product::Cnc => books.id(tx, LedgerAccount::Cash(account)),
-        Product::Mis => books.id(tx, LedgerAccount::Mis(account, t.token)),
-    };
-    let buyer = leg(t.buy_account, t.buy_product)?;
-    let seller = leg(t.sell_account, t.sell_product)?;
     let value = t
         .qty
         .checked_mul(t.price)
         .ok_or_else(|| invariant(ctx.seq, &format!("trade {} value overflows", t.trade_id)))?;
+    if t.buy_fee < 0 || t.sell_fee < 0 {
+        return Err(invariant(ctx.seq, &format!("trade {} has a negative fee", t.trade_id)));
+    }
+    let exchange = books.id(tx, LedgerAccount::Exchange)?;
+    let fees = books.id(tx, LedgerAccount::Cash(fee_account))?;
     let memo = format!("trade {}: {} x {} @ {}", t.trade_id, t.qty, t.token, t.price);
-    let mut h = ctx.header(EntryKind::Trade, &memo);
-    h.token = Some(t.token);
-    h.trade_id = Some(t.trade_id);
-    books.post(tx, &h, &[(buyer, Side::Debit, value), (seller, Side::Credit, value)])?;
-    if t.buy_fee != 0 || t.sell_fee != 0 {
-        if t.buy_fee < 0 || t.sell_fee < 0 {
-            return Err(invariant(ctx.seq, &format!("trade {} has a negative fee", t.trade_id)));
-        }
-        let fees = books.id(tx, LedgerAccount::Cash(fee_account))?;
-        let buyer_cash = books.id(tx, LedgerAccount::Cash(t.buy_account))?;
-        let seller_cash = books.id(tx, LedgerAccount::Cash(t.sell_account))?;
-        let memo = format!("brokerage, trade {}", t.trade_id);
-        let mut h = ctx.header(EntryKind::Fee, &memo);
+    for (account, product, side, fee) in [
+        (t.buy_account, t.buy_product, Side::Debit, t.buy_fee),
+        (t.sell_account, t.sell_product, Side::Credit, t.sell_fee),
+    ] {
+        let position = match product {
+            Product::Cnc => books.id(tx, LedgerAccount::Cash(account))?,
+            Product::Mis => books.id(tx, LedgerAccount::Mis(account, t.token))?,
+        };
+        let cash = books.id(tx, LedgerAccount::Cash(account))?;
+        let mut h = ctx.header(EntryKind::Trade, account, &memo);
+        h.fee_account = (fee != 0).then_some(fee_account);
         h.token = Some(t.token);
         h.trade_id = Some(t.trade_id);
+        let to_exchange = if side == Side::Debit { Side::Credit } else { Side::Debit };
         books.post(
             tx,
             &h,
             &[
-                (buyer_cash, Side::Debit, t.buy_fee),
-                (seller_cash, Side::Debit, t.sell_fee),
-                (fees, Side::Credit, t.buy_fee + t.sell_fee),
+                (position, side, value),
+                (exchange, to_exchange, value),
+                (cash, Side::Debit, fee),
+                (fees, Side::Credit, fee),
             ],
         )?;
     }
@@ -510,8 +526,7 @@ fn post_deposit_or_withdrawal(
         Some(r) => format!("{} {}", request_kind.code(), r.reference),
         None => request_kind.code().to_string(),
     };
-    let mut h = ctx.header(kind, &memo);
-    h.engine_account = Some(account);
+    let mut h = ctx.header(kind, account, &memo);
     h.request_id = request.as_ref().map(|r| r.id);
     let lines = match kind {
         EntryKind::Deposit => [(bank, Side::Debit, amount), (cash, Side::Credit, amount)],
@@ -585,15 +600,18 @@ fn post_block(
     if reserved_delta == 0 && margin_delta == 0 {
         return Ok(());
     }
-    let cash = books.id(tx, LedgerAccount::Cash(account))?;
-    // A positive delta blocks more: the blocked account is credited, free cash debited.
-    let line = |id: i64, delta: i64| if delta >= 0 { (id, Side::Credit, delta) } else { (id, Side::Debit, -delta) };
-    let freed = -(reserved_delta + margin_delta);
-    let memo = format!("blocked: reserved {reserved}, margin {margin}");
-    let mut h = ctx.header(EntryKind::Block, &memo);
-    h.engine_account = Some(account);
-    books.post(tx, &h, &[line(reserved_id, reserved_delta), line(margin_id, margin_delta), line(cash, freed)])?;
-    Ok(())
+    let ordinal = ctx.next_ordinal();
+    books.block(
+        tx,
+        &BlockEntry {
+            seq: ctx.seq,
+            ordinal,
+            ts_ns: ctx.ts_ns,
+            account,
+            reserved: reserved_delta,
+            margin: margin_delta,
+        },
+    )
 }
 
 /// An intraday position closed (flat, or converted to delivery): its clearing balance moves to
@@ -617,8 +635,7 @@ fn post_mis_close(
     }
     let cash = books.id(tx, LedgerAccount::Cash(account))?;
     let memo = format!("{} {}", kind.code().replace('_', " "), token);
-    let mut h = ctx.header(kind, &memo);
-    h.engine_account = Some(account);
+    let mut h = ctx.header(kind, account, &memo);
     h.token = Some(token);
     let lines = if delta >= 0 {
         [(clearing, Side::Debit, delta), (cash, Side::Credit, delta)]

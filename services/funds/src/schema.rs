@@ -1,35 +1,52 @@
-//! The funds database: ledger accounts, journal entries, deposit and withdrawal requests.
+//! The funds database: ledger accounts, journal entries, block entries, deposit and withdrawal
+//! requests.
 //!
 //! # How an unbalanced entry is made impossible
 //!
-//! A journal entry is one row that carries its own legs: two or three `(account, amount)` pairs,
+//! A journal entry is one row that carries its own legs: two to four `(account, amount)` pairs,
 //! each amount signed (a debit positive, a credit negative). Plain `CHECK` constraints on that
 //! row make an unbalanced entry impossible, whoever writes it (the service, a migration, or
 //! someone with the `sqlite3` shell):
 //!
 //! - the amounts sum to zero: debits equal credits;
 //! - every leg's amount is a non-zero integer (`STRICT`: paise only) below 2⁶⁰ in magnitude, so
-//!   the sum of three legs cannot overflow SQLite's 64-bit integers (an overflow would turn the
+//!   the sum of four legs cannot overflow SQLite's 64-bit integers (an overflow would turn the
 //!   sum into a float that could round to zero);
-//! - an entry has at least two legs (`account2` and `amount2` are `NOT NULL`), a third leg is all
-//!   or nothing, and the legs name different ledger accounts (which exist: foreign keys);
+//! - an entry has at least two legs (`account2` and `amount2` are `NOT NULL`), a third and a
+//!   fourth leg are each all or nothing, a fourth needs a third, and the legs name different
+//!   ledger accounts (which exist: foreign keys);
 //! - entries can be neither updated nor deleted (triggers).
 //!
-//! Every entry the service posts has at most three legs (a trade two, a fee three: buyer, seller
-//! and the fee account; a block three: free cash, reserved, margin). Three partial indexes, one per
-//! leg column, find an account's entries for its statement.
+//! A block entry (`journal_blocks`: the client's cash moved between free and blocked) is a row of
+//! two changes, `reserved` and `margin`, not both zero. Its legs are implied: `reserved:<a>` is
+//! credited `reserved`, `margin:<a>` credited `margin`, and `cash:<a>` debited their sum, so it
+//! balances by construction. The same triggers keep it.
 //!
-//! Why one row and not a row per line: a row per line needs a trigger per line to keep the entry's
-//! balanced flag and a deferred constraint to check it at commit, and it made the ledger write
-//! about ten rows and thirty statements per trade. One row per entry, checked by its own `CHECK`s,
-//! is what lets the service keep up with 100k trades a second (`scripts/bench services`).
+//! # Every entry belongs to one client
+//!
+//! Each entry names the engine account whose statement shows it (`engine_account`), and one
+//! index on that column finds a client's entries. A fill is posted as one entry per side against
+//! the `exchange` account (the buyer pays the traded value in, the seller is paid it out), each
+//! with the side's brokerage to the fee account inside it; `fee_account` names that account, and a
+//! partial index finds the fee account's entries. Block entries are clustered by client
+//! (`WITHOUT ROWID`, primary key `(engine_account, id)`), so they need no index.
+//!
+//! An entry's id is `seq << 20 | ordinal`: entries sort in posting order, and `(seq, ordinal)`
+//! (generated columns) is unique without an index of its own. Block entries are numbered with
+//! the journal entries of the same seq.
+//!
+//! Why this shape: each index a row feeds is written at the tail of every client it touches in
+//! every commit. A trade used to make four entries (the trade, its fee, and two blocks) feeding
+//! three indexes by leg and a `UNIQUE (seq, ordinal)` index, and the service managed 37k trades
+//! a second; see `perf/RESULTS.md` for what this shape does (`scripts/bench services`).
 //!
 //! # Sign convention
 //!
 //! Each ledger account has a normal side: client cash, reserved and margin accounts and the MIS
-//! clearing accounts are credit-normal (what the broker owes the client), the bank is
-//! debit-normal (what the broker holds at its bank). An account's balance is the sum of its legs
-//! for the bank and minus that sum for every other account. `ledger_accounts.balance` caches it:
+//! clearing accounts are credit-normal (what the broker owes the client); the bank (what the
+//! broker holds at its bank) and the exchange account (what is owed to or by the exchange,
+//! nothing after each fill) are debit-normal. An account's balance is the sum of its legs for a
+//! debit-normal account and minus that sum for every other. `ledger_accounts.balance` caches it:
 //! the service keeps balances in memory while it applies a transaction and writes each changed
 //! one once, just before the transaction commits; [`crate::audit`] recomputes them from the legs.
 //!
@@ -41,11 +58,19 @@
 //!
 //! # Older databases
 //!
-//! - Version 1 kept one `journal_lines` row per line and a balance flag per entry. [`migrate`]
-//!   converts it in one transaction: each entry's lines are netted per account into legs (an
-//!   entry keeps its id, so `funds_requests.entry_id` stays valid), the cached balances are kept,
-//!   and the old tables and triggers are dropped. An entry with more than three accounts cannot
-//!   be converted and fails the migration, which then changes nothing.
+//! [`migrate`] converts an older database in one transaction that changes nothing if any step
+//! fails:
+//!
+//! - Version 1 kept one `journal_lines` row per line and a balance flag per entry; its lines are
+//!   netted per account into legs (an entry of more than four accounts stops the conversion).
+//!   Version 2 kept an entry's two or three legs in its row, an entry of no single client for
+//!   each fill and its fee, and block entries among the journal entries.
+//! - Every entry of one client is kept whole, with a new id from its seq and its place in the
+//!   seq. An entry of no single client (a fill, a fee) is cut into one entry per leg, each
+//!   against the exchange account, so each client's statement finds its part. Block entries move
+//!   to `journal_blocks`; entries that moved nothing are dropped.
+//! - The ledger accounts are rebuilt to allow the exchange account, with their balances, and
+//!   `funds_requests.entry_id` follows its entry to its new id.
 //! - A database created before the reserved and margin accounts existed (its `ledger_accounts`
 //!   does not allow them) is refused with [`FundsError::OldSchema`]. It belongs to an engine whose
 //!   wire format (the funds commands, `BalanceChanged`) has changed since, so it cannot follow the
@@ -58,19 +83,31 @@ use crate::FundsError;
 /// Largest magnitude of one leg (exclusive): 2⁶⁰ paise.
 pub const MAX_LEG: i64 = 1 << 60;
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS ledger_accounts (
+/// Bits of an entry id below its seq: `id = seq << ORDINAL_BITS | ordinal`.
+pub const ORDINAL_BITS: u32 = 20;
+
+/// Most entries one engine batch can post.
+pub const MAX_ORDINAL: u32 = (1 << ORDINAL_BITS) - 1;
+
+/// The ledger accounts table; `{name}` is `ledger_accounts`, or a temporary name while an older
+/// database is converted.
+const ACCOUNTS_TABLE: &str = r#"
+CREATE TABLE IF NOT EXISTS {name} (
     id             INTEGER PRIMARY KEY,
     code           TEXT NOT NULL UNIQUE,
-    kind           TEXT NOT NULL CHECK (kind IN ('bank', 'cash', 'reserved', 'margin', 'mis_clearing')),
+    kind           TEXT NOT NULL CHECK (kind IN ('bank', 'exchange', 'cash', 'reserved', 'margin', 'mis_clearing')),
     engine_account INTEGER CHECK (engine_account >= 0),
     token          INTEGER CHECK (token >= 0),
     normal_side    TEXT NOT NULL CHECK (normal_side IN ('D', 'C')),
     balance        INTEGER NOT NULL DEFAULT 0,
-    CHECK ((kind = 'bank') = (engine_account IS NULL)),
+    CHECK ((kind IN ('bank', 'exchange')) = (engine_account IS NULL)),
     CHECK ((kind = 'mis_clearing') = (token IS NOT NULL)),
-    CHECK (normal_side = CASE kind WHEN 'bank' THEN 'D' ELSE 'C' END)
+    CHECK (normal_side = CASE WHEN kind IN ('bank', 'exchange') THEN 'D' ELSE 'C' END)
 ) STRICT;
+"#;
+
+/// Its triggers and the two accounts that exist from the start.
+const ACCOUNTS_REST: &str = r#"
 CREATE TRIGGER IF NOT EXISTS ledger_accounts_fixed BEFORE UPDATE OF id, code, kind, engine_account, token, normal_side
     ON ledger_accounts
 BEGIN
@@ -81,7 +118,10 @@ BEGIN
     SELECT RAISE(ABORT, 'ledger accounts cannot be deleted');
 END;
 INSERT OR IGNORE INTO ledger_accounts (code, kind, normal_side) VALUES ('bank', 'bank', 'D');
+INSERT OR IGNORE INTO ledger_accounts (code, kind, normal_side) VALUES ('exchange', 'exchange', 'D');
+"#;
 
+const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS funds_state (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -107,20 +147,22 @@ CREATE TABLE IF NOT EXISTS funds_requests (
 CREATE INDEX IF NOT EXISTS funds_requests_open ON funds_requests (status, account, id);
 "#;
 
-/// The entries table (version 2); `{name}` is `journal_entries`, or a temporary name while a
-/// version 1 database is converted.
+/// The entries table (version 3); `{name}` is `journal_entries`, or a temporary name while an
+/// older database is converted.
 const ENTRIES_TABLE: &str = r#"
 CREATE TABLE IF NOT EXISTS {name} (
-    id             INTEGER PRIMARY KEY,
-    seq            INTEGER NOT NULL CHECK (seq > 0),
-    ordinal        INTEGER NOT NULL CHECK (ordinal >= 0),
+    -- seq << 20 | ordinal: entries in posting order, (seq, ordinal) unique without an index.
+    id             INTEGER PRIMARY KEY CHECK (id >= 1048576),
+    seq            INTEGER GENERATED ALWAYS AS (id >> 20) VIRTUAL,
+    ordinal        INTEGER GENERATED ALWAYS AS (id & 1048575) VIRTUAL,
     ts_ns          INTEGER NOT NULL,
     -- An OR chain, not `kind IN (...)`: SQLite builds a temporary index for an IN list of three
     -- or more values on every row it checks, which made this check cost more than the insert.
     kind           TEXT NOT NULL
-                   CHECK (kind = 'trade' OR kind = 'block' OR kind = 'fee' OR kind = 'deposit' OR kind = 'withdrawal'
+                   CHECK (kind = 'trade' OR kind = 'fee' OR kind = 'deposit' OR kind = 'withdrawal'
                           OR kind = 'mis_settlement' OR kind = 'mis_conversion'),
-    engine_account INTEGER,
+    engine_account INTEGER NOT NULL CHECK (engine_account >= 0),
+    fee_account    INTEGER CHECK (fee_account >= 0),
     token          INTEGER,
     trade_id       INTEGER,
     request_id     INTEGER REFERENCES funds_requests (id),
@@ -134,18 +176,45 @@ CREATE TABLE IF NOT EXISTS {name} (
     account3       INTEGER REFERENCES ledger_accounts (id),
     amount3        INTEGER CHECK (amount3 != 0 AND amount3 > -1152921504606846976
                                   AND amount3 < 1152921504606846976),
+    account4       INTEGER REFERENCES ledger_accounts (id),
+    amount4        INTEGER CHECK (amount4 != 0 AND amount4 > -1152921504606846976
+                                  AND amount4 < 1152921504606846976),
     CHECK ((account3 IS NULL) = (amount3 IS NULL)),
+    CHECK ((account4 IS NULL) = (amount4 IS NULL)),
     CHECK (account1 != account2 AND account3 IS NOT account1 AND account3 IS NOT account2),
-    CHECK (amount1 + amount2 + COALESCE(amount3, 0) = 0),
-    UNIQUE (seq, ordinal)
+    CHECK (account4 IS NULL
+           OR (account3 IS NOT NULL AND account4 != account1 AND account4 != account2 AND account4 != account3)),
+    CHECK (amount1 + amount2 + COALESCE(amount3, 0) + COALESCE(amount4, 0) = 0)
 ) STRICT;
+"#;
+
+/// Block entries: a client's cash moved between free and blocked. Clustered by client, so that
+/// the blocked statement reads one range and an insert writes one row and no index.
+const BLOCKS_TABLE: &str = r#"
+CREATE TABLE IF NOT EXISTS journal_blocks (
+    engine_account INTEGER NOT NULL CHECK (engine_account >= 0),
+    -- seq << 20 | ordinal, numbered with the journal entries of the same seq.
+    id             INTEGER NOT NULL CHECK (id >= 1048576),
+    ts_ns          INTEGER NOT NULL,
+    reserved       INTEGER NOT NULL CHECK (reserved > -1152921504606846976 AND reserved < 1152921504606846976),
+    margin         INTEGER NOT NULL CHECK (margin > -1152921504606846976 AND margin < 1152921504606846976),
+    CHECK (reserved != 0 OR margin != 0),
+    PRIMARY KEY (engine_account, id)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS journal_blocks_immutable BEFORE UPDATE ON journal_blocks
+BEGIN
+    SELECT RAISE(ABORT, 'journal entries are immutable');
+END;
+CREATE TRIGGER IF NOT EXISTS journal_blocks_kept BEFORE DELETE ON journal_blocks
+BEGIN
+    SELECT RAISE(ABORT, 'journal entries cannot be deleted');
+END;
 "#;
 
 /// Its indexes and triggers.
 const ENTRIES_INDEXES: &str = r#"
-CREATE INDEX IF NOT EXISTS journal_entries_account1 ON journal_entries (account1);
-CREATE INDEX IF NOT EXISTS journal_entries_account2 ON journal_entries (account2);
-CREATE INDEX IF NOT EXISTS journal_entries_account3 ON journal_entries (account3) WHERE account3 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS journal_entries_client ON journal_entries (engine_account);
+CREATE INDEX IF NOT EXISTS journal_entries_fee_account ON journal_entries (fee_account) WHERE fee_account IS NOT NULL;
 CREATE TRIGGER IF NOT EXISTS journal_entries_immutable BEFORE UPDATE ON journal_entries
 BEGIN
     SELECT RAISE(ABORT, 'journal entries are immutable');
@@ -156,13 +225,8 @@ BEGIN
 END;
 "#;
 
-/// Version 1 to 2, SQLite's way of changing a table: the new table is made under another name
-/// and filled (each entry's lines netted per account into legs, ids kept), the line table, the
-/// old entries, the balance guard and their triggers are dropped, and the new table takes the
-/// name `journal_entries`. Runs in one transaction with foreign keys off and `legacy_alter_table`
-/// on, so that `funds_requests.entry_id` keeps naming `journal_entries`; the foreign keys are
-/// checked before the commit.
-const FROM_V1: &str = r#"
+/// What every older version leaves behind, besides its two tables.
+const DROP_OLD: &str = r#"
 DROP TRIGGER IF EXISTS journal_lines_posted;
 DROP TRIGGER IF EXISTS journal_lines_immutable;
 DROP TRIGGER IF EXISTS journal_lines_kept;
@@ -172,31 +236,80 @@ DROP TRIGGER IF EXISTS journal_entries_kept;
 DROP TRIGGER IF EXISTS ledger_balance_guard_fixed;
 DROP INDEX IF EXISTS journal_lines_account;
 DROP INDEX IF EXISTS journal_entries_ts;
+DROP INDEX IF EXISTS journal_entries_account1;
+DROP INDEX IF EXISTS journal_entries_account2;
+DROP INDEX IF EXISTS journal_entries_account3;
 "#;
 
-const FROM_V1_COPY: &str = r#"
-INSERT INTO journal_entries_v2 (id, seq, ordinal, ts_ns, kind, engine_account, token, trade_id, request_id, memo,
-                                account1, amount1, account2, amount2, account3, amount3)
-WITH legs AS (
-    SELECT entry_id, account_id, SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) AS amount
-      FROM journal_lines GROUP BY entry_id, account_id),
-numbered AS (
-    SELECT entry_id, account_id, amount, ROW_NUMBER() OVER (PARTITION BY entry_id ORDER BY account_id) AS n
-      FROM legs WHERE amount != 0),
-pivot AS (
-    SELECT entry_id,
-           MAX(CASE n WHEN 1 THEN account_id END) AS account1, MAX(CASE n WHEN 1 THEN amount END) AS amount1,
-           MAX(CASE n WHEN 2 THEN account_id END) AS account2, MAX(CASE n WHEN 2 THEN amount END) AS amount2,
-           MAX(CASE n WHEN 3 THEN account_id END) AS account3, MAX(CASE n WHEN 3 THEN amount END) AS amount3
-      FROM numbered GROUP BY entry_id)
-SELECT e.id, e.seq, e.ordinal, e.ts_ns, e.kind, e.engine_account, e.token, e.trade_id, e.request_id, e.memo,
-       p.account1, p.amount1, p.account2, p.amount2, p.account3, p.amount3
-  FROM journal_entries e JOIN pivot p ON p.entry_id = e.id
- ORDER BY e.id;
-DROP TABLE journal_lines;
+/// The legs of a version 1 database: its lines netted per (entry, account), numbered by account.
+const V1_LEGS: &str = r#"
+CREATE TEMP TABLE old_legs AS
+WITH netted AS (
+    SELECT entry_id AS id, account_id AS account, SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) AS amount
+      FROM journal_lines GROUP BY entry_id, account_id)
+SELECT id, ROW_NUMBER() OVER (PARTITION BY id ORDER BY account) AS n, account, amount
+  FROM netted WHERE amount != 0;
+"#;
+
+/// The legs of a version 2 database, in column order.
+const V2_LEGS: &str = r#"
+CREATE TEMP TABLE old_legs AS
+SELECT id, 1 AS n, account1 AS account, amount1 AS amount FROM journal_entries
+UNION ALL SELECT id, 2, account2, amount2 FROM journal_entries
+UNION ALL SELECT id, 3, account3, amount3 FROM journal_entries WHERE account3 IS NOT NULL;
+"#;
+
+/// From the old entries and `old_legs` to version 3 (see "Older databases" above): the new id of
+/// every entry kept whole (`n = 0`) and of every piece an entry of no single client is cut into
+/// (`n` = its leg), numbered within each seq in the old order.
+const NEW_IDS: &str = r#"
+CREATE TEMP TABLE new_ids AS
+WITH pieces AS (
+    SELECT e.id AS old_id, 0 AS n, e.engine_account AS client FROM journal_entries e
+     WHERE e.engine_account IS NOT NULL AND EXISTS (SELECT 1 FROM old_legs l WHERE l.id = e.id)
+    UNION ALL
+    SELECT l.id, l.n, a.engine_account FROM old_legs l
+      JOIN journal_entries e ON e.id = l.id JOIN ledger_accounts a ON a.id = l.account
+     WHERE e.engine_account IS NULL)
+SELECT p.old_id, p.n, p.client,
+       (e.seq << 20) + ROW_NUMBER() OVER (PARTITION BY e.seq ORDER BY e.ordinal, p.n) - 1 AS new_id,
+       ROW_NUMBER() OVER (PARTITION BY e.seq ORDER BY e.ordinal, p.n) - 1 AS ordinal
+  FROM pieces p JOIN journal_entries e ON e.id = p.old_id;
+"#;
+
+const COPY: &str = r#"
+INSERT INTO journal_entries_v3 (id, ts_ns, kind, engine_account, token, trade_id, request_id, memo,
+                                account1, amount1, account2, amount2, account3, amount3, account4, amount4)
+SELECT m.new_id, e.ts_ns, e.kind, m.client, e.token, e.trade_id, e.request_id, e.memo,
+       l1.account, l1.amount, l2.account, l2.amount, l3.account, l3.amount, l4.account, l4.amount
+  FROM new_ids m JOIN journal_entries e ON e.id = m.old_id
+  JOIN old_legs l1 ON l1.id = m.old_id AND l1.n = 1
+  LEFT JOIN old_legs l2 ON l2.id = m.old_id AND l2.n = 2
+  LEFT JOIN old_legs l3 ON l3.id = m.old_id AND l3.n = 3
+  LEFT JOIN old_legs l4 ON l4.id = m.old_id AND l4.n = 4
+ WHERE m.n = 0 AND e.kind != 'block';
+INSERT INTO journal_blocks (engine_account, id, ts_ns, reserved, margin)
+SELECT m.client, m.new_id, e.ts_ns,
+       -COALESCE((SELECT SUM(l.amount) FROM old_legs l JOIN ledger_accounts a ON a.id = l.account
+                   WHERE l.id = m.old_id AND a.kind = 'reserved'), 0),
+       -COALESCE((SELECT SUM(l.amount) FROM old_legs l JOIN ledger_accounts a ON a.id = l.account
+                   WHERE l.id = m.old_id AND a.kind = 'margin'), 0)
+  FROM new_ids m JOIN journal_entries e ON e.id = m.old_id
+ WHERE m.n = 0 AND e.kind = 'block';
+INSERT INTO journal_entries_v3 (id, ts_ns, kind, engine_account, token, trade_id, request_id, memo,
+                                account1, amount1, account2, amount2)
+SELECT m.new_id, e.ts_ns, e.kind, m.client, e.token, e.trade_id, e.request_id, e.memo,
+       l.account, l.amount, (SELECT id FROM ledger_accounts WHERE code = 'exchange'), -l.amount
+  FROM new_ids m JOIN journal_entries e ON e.id = m.old_id JOIN old_legs l ON l.id = m.old_id AND l.n = m.n
+ WHERE m.n > 0;
+UPDATE funds_requests SET entry_id = (SELECT new_id FROM new_ids WHERE old_id = entry_id AND n = 0)
+ WHERE entry_id IS NOT NULL;
 DROP TABLE journal_entries;
-DROP TABLE ledger_balance_guard;
-ALTER TABLE journal_entries_v2 RENAME TO journal_entries;
+DROP TABLE IF EXISTS journal_lines;
+DROP TABLE IF EXISTS ledger_balance_guard;
+ALTER TABLE journal_entries_v3 RENAME TO journal_entries;
+DROP TABLE temp.old_legs;
+DROP TABLE temp.new_ids;
 "#;
 
 fn has_table(conn: &Connection, name: &str) -> Result<bool, FundsError> {
@@ -206,9 +319,24 @@ fn has_table(conn: &Connection, name: &str) -> Result<bool, FundsError> {
         .is_some())
 }
 
-/// Creates the funds tables (idempotent), converting a version 1 database. Refuses a connection
-/// without foreign-key enforcement (legs and requests must name rows that exist) and a database
-/// of the oldest schema.
+/// The version an existing database was made by: 0 for a new one.
+fn version(conn: &Connection) -> Result<u32, FundsError> {
+    if has_table(conn, "journal_lines")? {
+        return Ok(1);
+    }
+    if !has_table(conn, "journal_entries")? {
+        return Ok(0);
+    }
+    let v3: bool = conn
+        .query_row("SELECT 1 FROM pragma_table_xinfo('journal_entries') WHERE name = 'fee_account'", [], |_| Ok(()))
+        .optional()?
+        .is_some();
+    Ok(if v3 { 3 } else { 2 })
+}
+
+/// Creates the funds tables (idempotent), converting a version 1 or 2 database. Refuses a
+/// connection without foreign-key enforcement (legs and requests must name rows that exist) and
+/// a database of the oldest schema.
 pub fn migrate(conn: &Connection) -> Result<(), FundsError> {
     let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
     if fk != 1 {
@@ -220,52 +348,98 @@ pub fn migrate(conn: &Connection) -> Result<(), FundsError> {
     if existing.is_some_and(|sql| !sql.contains("'reserved'")) {
         return Err(FundsError::OldSchema);
     }
-    if has_table(conn, "journal_lines")? {
-        return from_v1(conn);
+    match version(conn)? {
+        old @ (1 | 2) => convert(conn, old),
+        _ => {
+            conn.execute_batch(&ACCOUNTS_TABLE.replace("{name}", "ledger_accounts"))?;
+            conn.execute_batch(ACCOUNTS_REST)?;
+            conn.execute_batch(SCHEMA)?;
+            conn.execute_batch(&ENTRIES_TABLE.replace("{name}", "journal_entries"))?;
+            conn.execute_batch(ENTRIES_INDEXES)?;
+            conn.execute_batch(BLOCKS_TABLE)?;
+            Ok(())
+        }
     }
-    conn.execute_batch(SCHEMA)?;
-    conn.execute_batch(&ENTRIES_TABLE.replace("{name}", "journal_entries"))?;
-    conn.execute_batch(ENTRIES_INDEXES)?;
-    Ok(())
 }
 
-fn from_v1(conn: &Connection) -> Result<(), FundsError> {
-    let too_wide: Option<i64> = conn
-        .query_row(
-            "SELECT entry_id FROM (
-                 SELECT entry_id, account_id FROM journal_lines GROUP BY entry_id, account_id
-                 HAVING SUM(CASE side WHEN 'D' THEN amount ELSE -amount END) != 0)
-              GROUP BY entry_id HAVING COUNT(*) > 3 LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(entry) = too_wide {
-        return Err(FundsError::Invariant(format!(
-            "cannot convert the version 1 funds database: entry {entry} moves more than three accounts"
-        )));
-    }
+fn fail(why: String) -> FundsError {
+    FundsError::Invariant(format!("cannot convert the funds database: {why}"))
+}
+
+/// Converts a version 1 or 2 database to version 3, SQLite's way of changing a table: new tables
+/// made under other names and filled, the old ones dropped, the new ones renamed. Runs in one
+/// transaction with foreign keys off and `legacy_alter_table` on, so that the references to
+/// `ledger_accounts` and `journal_entries` keep naming them; the foreign keys are checked before
+/// the commit, and any failure changes nothing.
+fn convert(conn: &Connection, from: u32) -> Result<(), FundsError> {
     conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON")?;
-    let converted = (|| -> Result<usize, FundsError> {
+    let converted = (|| -> Result<(i64, i64), FundsError> {
         let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(FROM_V1)?;
-        tx.execute_batch(&ENTRIES_TABLE.replace("{name}", "journal_entries_v2"))?;
+        tx.execute_batch(DROP_OLD)?;
+        // The ledger accounts, rebuilt to allow the exchange account.
+        tx.execute_batch(&ACCOUNTS_TABLE.replace("{name}", "ledger_accounts_v3"))?;
+        tx.execute_batch(
+            "INSERT INTO ledger_accounts_v3 (id, code, kind, engine_account, token, normal_side, balance)
+             SELECT id, code, kind, engine_account, token, normal_side, balance FROM ledger_accounts;
+             DROP TABLE ledger_accounts;
+             ALTER TABLE ledger_accounts_v3 RENAME TO ledger_accounts;",
+        )?;
+        tx.execute_batch(ACCOUNTS_REST)?;
+        tx.execute_batch(if from == 1 { V1_LEGS } else { V2_LEGS })?;
+        let wide: Option<i64> =
+            tx.query_row("SELECT id FROM old_legs WHERE n > 4 LIMIT 1", [], |r| r.get(0)).optional()?;
+        if let Some(entry) = wide {
+            return Err(fail(format!("entry {entry} moves more than four accounts")));
+        }
+        tx.execute_batch(NEW_IDS)?;
+        let bad: Option<(i64, Option<i64>, i64)> = tx
+            .query_row(
+                "SELECT old_id, client, ordinal FROM new_ids WHERE client IS NULL OR ordinal > ?1 LIMIT 1",
+                [MAX_ORDINAL],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((entry, client, ordinal)) = bad {
+            return Err(fail(match client {
+                None => format!("entry {entry} has a leg on the bank but names no client"),
+                Some(_) => format!("entry {entry} would be number {ordinal} of its seq"),
+            }));
+        }
+        // A block entry moves the client's cash to or from its reserved and margin accounts only.
+        let odd_block: Option<i64> = tx
+            .query_row(
+                "SELECT e.id FROM journal_entries e JOIN old_legs l ON l.id = e.id
+                   JOIN ledger_accounts a ON a.id = l.account
+                  WHERE e.kind = 'block' AND (a.kind NOT IN ('cash', 'reserved', 'margin')
+                                              OR a.engine_account IS NOT e.engine_account)
+                  LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(entry) = odd_block {
+            return Err(fail(format!("block entry {entry} moves more than its client's free and blocked cash")));
+        }
         let before: i64 = tx.query_row("SELECT COUNT(*) FROM journal_entries", [], |r| r.get(0))?;
-        tx.execute_batch(FROM_V1_COPY)?;
+        tx.execute_batch(&ENTRIES_TABLE.replace("{name}", "journal_entries_v3"))?;
+        tx.execute_batch(BLOCKS_TABLE)?;
+        tx.execute_batch(COPY)?;
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(ENTRIES_INDEXES)?;
-        let after: i64 = tx.query_row("SELECT COUNT(*) FROM journal_entries", [], |r| r.get(0))?;
+        let after: i64 = tx.query_row(
+            "SELECT (SELECT COUNT(*) FROM journal_entries) + (SELECT COUNT(*) FROM journal_blocks)",
+            [],
+            |r| r.get(0),
+        )?;
         let dangling: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
         if dangling != 0 {
-            return Err(FundsError::Invariant(format!(
-                "cannot convert the version 1 funds database: {dangling} rows would name missing rows"
-            )));
+            return Err(fail(format!("{dangling} rows would name missing rows")));
         }
         tx.commit()?;
-        Ok((before - after) as usize)
+        Ok((before, after))
     })();
     conn.execute_batch("PRAGMA legacy_alter_table = OFF; PRAGMA foreign_keys = ON")?;
-    let skipped = converted?;
-    tracing::info!(skipped, "funds database converted from version 1 (entries that moved nothing were dropped)");
+    let (before, after) = converted?;
+    tracing::info!(from, before, after, "funds database converted to version 3");
     Ok(())
 }

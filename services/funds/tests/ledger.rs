@@ -14,12 +14,15 @@ fn day() -> (engine_core::Engine, Vec<EventBatch>) {
 
 /// Sum of the signed legs of each entry that does not sum to zero.
 fn unbalanced(conn: &Connection) -> Vec<(i64, i64)> {
-    conn.prepare("SELECT id, amount1 + amount2 + COALESCE(amount3, 0) AS s FROM journal_entries WHERE s != 0")
-        .expect("prepare")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    conn.prepare(
+        "SELECT id, amount1 + amount2 + COALESCE(amount3, 0) + COALESCE(amount4, 0) AS s FROM journal_entries
+          WHERE s != 0",
+    )
+    .expect("prepare")
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
@@ -59,11 +62,18 @@ fn a_trading_day_reconciles_with_the_engine_to_the_paisa() {
     let kinds = |k: &str| count(conn, &format!("SELECT COUNT(*) FROM journal_entries WHERE kind = '{k}'"));
     assert_eq!(kinds("deposit"), deposits);
     assert_eq!(kinds("withdrawal"), withdrawals);
-    assert_eq!(kinds("trade"), trades);
-    assert_eq!(kinds("fee"), trades, "every fill paid brokerage");
+    assert_eq!(kinds("trade"), 2 * trades, "an entry per side of every fill");
+    assert_eq!(kinds("fee"), 0, "brokerage is paid inside the fill's entries");
+    assert_eq!(
+        count(conn, "SELECT COUNT(*) FROM journal_entries WHERE kind = 'trade' AND fee_account IS NULL"),
+        0,
+        "every fill paid brokerage"
+    );
+    // The exchange account passes each fill's value from buyer to seller and keeps nothing.
+    assert_eq!(services_funds::balance(conn, "exchange").expect("exchange"), 0);
     assert_eq!(kinds("mis_settlement"), settlements);
     assert_eq!(kinds("mis_conversion"), conversions);
-    assert_eq!(kinds("block"), risks, "one block entry per AccountRisk");
+    assert_eq!(count(conn, "SELECT COUNT(*) FROM journal_blocks"), risks, "one block entry per AccountRisk");
     assert!(withdrawals > 0 && conversions > 0, "{withdrawals} withdrawals, {conversions} conversions");
 
     // Conservation: the bank holds what all accounts and open intraday positions add up to.
@@ -128,13 +138,15 @@ fn the_database_refuses_unbalanced_entries() {
         conn.query_row("SELECT id FROM ledger_accounts WHERE code = 'cash:1'", [], |r| r.get(0)).expect("cash");
     let fee: i64 =
         conn.query_row("SELECT id FROM ledger_accounts WHERE code = 'cash:2'", [], |r| r.get(0)).expect("cash:2");
+    let exchange: i64 =
+        conn.query_row("SELECT id FROM ledger_accounts WHERE code = 'exchange'", [], |r| r.get(0)).expect("exchange");
     // An entry with the given legs, each `(account, signed amount)`, debits positive.
     let entry = |legs: &str| {
         conn.execute(
             &format!(
-                "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, memo, account1, amount1, account2, amount2,
-                                              account3, amount3)
-                 VALUES (999999, 0, 0, 'deposit', 'forged', {legs})"
+                "INSERT INTO journal_entries (id, ts_ns, kind, engine_account, memo, account1, amount1, account2, amount2,
+                                              account3, amount3, account4, amount4)
+                 VALUES (999999 << 20, 0, 'deposit', 1, 'forged', {legs})"
             ),
             [],
         )
@@ -144,21 +156,41 @@ fn the_database_refuses_unbalanced_entries() {
         assert!(err.contains("constraint failed") || err.contains("cannot store REAL"), "{why}: {err}");
     };
 
-    refused(&format!("{bank}, 100, {cash}, -99, NULL, NULL"), "legs that differ by a paisa");
-    refused(&format!("{bank}, 100, {cash}, -100, {fee}, 1"), "a third leg that unbalances");
-    refused(&format!("{bank}, 100, NULL, NULL, NULL, NULL"), "one leg");
-    refused(&format!("{bank}, 0, {cash}, 0, NULL, NULL"), "zero amounts");
-    refused(&format!("{bank}, 100, {cash}, -100, {fee}, NULL"), "a third account without an amount");
-    refused(&format!("{bank}, 100, {bank}, -100, NULL, NULL"), "the same account twice");
-    refused(&format!("{bank}, 1.5, {cash}, -1.5, NULL, NULL"), "paise are integers");
-    refused(&format!("{bank}, 100, 999999, -100, NULL, NULL"), "an account that does not exist");
+    refused(&format!("{bank}, 100, {cash}, -99, NULL, NULL, NULL, NULL"), "legs that differ by a paisa");
+    refused(&format!("{bank}, 100, {cash}, -100, {fee}, 1, NULL, NULL"), "a third leg that unbalances");
+    refused(&format!("{bank}, 100, {cash}, -50, {fee}, -50, {exchange}, 1"), "a fourth leg that unbalances");
+    refused(&format!("{bank}, 100, NULL, NULL, NULL, NULL, NULL, NULL"), "one leg");
+    refused(&format!("{bank}, 0, {cash}, 0, NULL, NULL, NULL, NULL"), "zero amounts");
+    refused(&format!("{bank}, 100, {cash}, -100, {fee}, NULL, NULL, NULL"), "a third account without an amount");
+    refused(&format!("{bank}, 100, {cash}, -90, NULL, NULL, {fee}, -10"), "a fourth leg without a third");
+    refused(&format!("{bank}, 100, {bank}, -100, NULL, NULL, NULL, NULL"), "the same account twice");
+    refused(&format!("{bank}, 100, {cash}, -40, {fee}, -50, {cash}, -10"), "the same account as the fourth leg");
+    refused(&format!("{bank}, 1.5, {cash}, -1.5, NULL, NULL, NULL, NULL"), "paise are integers");
+    refused(&format!("{bank}, 100, 999999, -100, NULL, NULL, NULL, NULL"), "an account that does not exist");
     // Legs that balance only in floating point: the sum overflows 64 bits and rounds to zero.
     refused(
-        &format!("{bank}, 4611686018427387904, {cash}, 4611686018427387905, {fee}, -9223372036854775808"),
+        &format!("{bank}, 4611686018427387904, {cash}, 4611686018427387905, {fee}, -9223372036854775808, NULL, NULL"),
         "an overflowing sum",
     );
 
+    // A block entry moves something, in paise.
+    let block = |reserved: &str, margin: &str| {
+        conn.execute(
+            &format!(
+                "INSERT INTO journal_blocks (engine_account, id, ts_ns, reserved, margin)
+                 VALUES (1, 999999 << 20, 0, {reserved}, {margin})"
+            ),
+            [],
+        )
+    };
+    for (reserved, margin, why) in [("0", "0", "a block of nothing"), ("1.5", "0", "paise are integers")] {
+        let err = block(reserved, margin).expect_err(why).to_string();
+        assert!(err.contains("constraint failed") || err.contains("cannot store REAL"), "{why}: {err}");
+    }
+
     // Posted entries can be neither changed nor removed.
+    assert!(conn.execute("UPDATE journal_blocks SET reserved = reserved + 1", []).is_err());
+    assert!(conn.execute("DELETE FROM journal_blocks", []).is_err());
     assert!(conn.execute("UPDATE journal_entries SET amount1 = amount1 + 1, amount2 = amount2 - 1", []).is_err());
     assert!(conn.execute("UPDATE journal_entries SET memo = 'edited'", []).is_err());
     assert!(conn.execute("DELETE FROM journal_entries", []).is_err());
@@ -167,7 +199,7 @@ fn the_database_refuses_unbalanced_entries() {
     // A balanced entry is fine (and the failed attempts left no trace); written outside the
     // service, it leaves the cached balances stale, which the audit reports.
     assert_eq!(dump(conn), before);
-    entry(&format!("{bank}, 100, {cash}, -100, NULL, NULL")).expect("a balanced entry");
+    entry(&format!("{bank}, 100, {cash}, -100, NULL, NULL, NULL, NULL")).expect("a balanced entry");
     let a = audit(conn).expect("audit");
     assert!(a.unbalanced_entries.is_empty() && a.trial_balance == 0, "{a:?}");
     assert_eq!(a.stale_balances, vec!["bank".to_string(), "cash:1".to_string()]);
@@ -332,16 +364,13 @@ fn blocked_cash_moves_between_free_reserved_and_margin() {
     assert_eq!((b.cash, b.available, b.reserved, b.margin), (cash_after_buy, cash_after_buy - 300_000, 0, 300_000));
     let view = ex.engine.account(1).expect("account");
     assert_eq!((view.cash, view.available, view.margin), (b.cash, b.available, b.margin));
-    // Each block entry moves money between the client's own accounts only.
-    let outside: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM journal_entries e
-               JOIN ledger_accounts a ON a.id IN (e.account1, e.account2, e.account3)
-              WHERE e.kind = 'block' AND (a.kind NOT IN ('cash', 'reserved', 'margin') OR a.engine_account != e.engine_account)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    // Only block entries move blocked cash: no journal entry has a leg on a reserved or margin account.
+    let outside = count(
+        conn,
+        "SELECT COUNT(*) FROM journal_entries e
+           JOIN ledger_accounts a ON a.id IN (e.account1, e.account2, e.account3, e.account4)
+          WHERE a.kind IN ('reserved', 'margin')",
+    );
     assert_eq!(outside, 0);
     // The cash statement shows the money, not the blocking.
     let s = statement(conn, 1, None, None).expect("statement");
@@ -401,82 +430,188 @@ fn v1_database(path: &std::path::Path, extra: &str) {
     .expect("version 1 rows");
 }
 
-/// An entry as stored: id, kind, then the legs.
-type Row = (i64, String, i64, i64, i64, i64, Option<i64>, Option<i64>);
+/// An entry as stored: id, kind, client, then the first three legs.
+type Row = (i64, String, i64, i64, i64, i64, i64, Option<i64>, Option<i64>);
 
-#[test]
-fn a_version_1_database_is_converted_in_place() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("funds.db");
-    v1_database(&path, "");
-    let balances_before: Vec<(String, i64)> = {
-        let conn = services_core::open_db(&path).expect("open");
-        let mut stmt = conn.prepare("SELECT code, balance FROM ledger_accounts ORDER BY id").expect("prepare");
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>();
-        rows.expect("rows")
-    };
-    assert_eq!(balances_before[1], ("cash:1".to_string(), 100_000 - 20 - 700));
+/// Every entry, in id order.
+fn rows(conn: &Connection) -> Vec<Row> {
+    conn.prepare(
+        "SELECT id, kind, engine_account, account1, amount1, account2, amount2, account3, amount3
+           FROM journal_entries ORDER BY id",
+    )
+    .expect("prepare")
+    .query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
 
-    let runner = ServiceRunner::open(&path, FundsService::ledger_only()).expect("converted");
-    let conn = runner.conn();
-    let legs: Vec<Row> = conn
-        .prepare(
-            "SELECT id, kind, account1, amount1, account2, amount2, account3, amount3 FROM journal_entries ORDER BY id",
-        )
+/// Every block entry: client, id, reserved and margin changes.
+fn blocks(conn: &Connection) -> Vec<(i64, i64, i64, i64)> {
+    conn.prepare("SELECT engine_account, id, reserved, margin FROM journal_blocks ORDER BY engine_account, id")
         .expect("prepare")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .expect("query")
         .collect::<Result<_, _>>()
-        .expect("rows");
-    assert_eq!(
-        legs,
-        vec![
-            (10, "deposit".into(), 1, 100_000, 2, -100_000, None, None),
-            (11, "deposit".into(), 1, 50_000, 3, -50_000, None, None),
-            (12, "fee".into(), 2, 20, 3, 20, Some(4), Some(-40)),
-            (13, "block".into(), 2, 700, 5, -700, None, None),
-        ],
-        "lines netted per account into legs, ids kept, the entry that moved nothing dropped"
-    );
+        .expect("rows")
+}
+
+/// Every ledger account's code and balance, in id order.
+fn account_balances(conn: &Connection) -> Vec<(String, i64)> {
+    let mut stmt = conn.prepare("SELECT code, balance FROM ledger_accounts ORDER BY id").expect("prepare");
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>();
+    rows.expect("rows")
+}
+
+/// What a converted database must hold besides its entries: the balances it had, plus an empty
+/// exchange account; the request naming its entry through an enforced foreign key; no trace of
+/// the old tables; and the current checks.
+fn assert_converted(conn: &Connection, balances_before: &[(String, i64)], request_entry: i64) {
+    let mut expected = balances_before.to_vec();
+    expected.push(("exchange".to_string(), 0));
+    assert_eq!(account_balances(conn), expected);
     let a = audit(conn).expect("audit");
     assert!(a.is_clean(), "{a:?}");
-    assert_eq!((a.entries, a.legs), (4, 9));
-    let mut stmt = conn.prepare("SELECT code, balance FROM ledger_accounts ORDER BY id").expect("prepare");
-    let balances_after: Vec<(String, i64)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("query").collect::<Result<_, _>>().expect("rows");
-    assert_eq!(balances_after, balances_before);
-    for gone in ["journal_lines", "ledger_balance_guard", "journal_entries_v2", "journal_entries_flag"] {
+    for gone in ["journal_lines", "ledger_balance_guard", "journal_entries_v3", "ledger_accounts_v3", "old_legs"] {
         assert_eq!(count(conn, &format!("SELECT COUNT(*) FROM sqlite_master WHERE name = '{gone}'")), 0, "{gone}");
     }
-    // The request still names its entry, through a foreign key on the new table.
-    assert_eq!(count(conn, "SELECT COUNT(*) FROM funds_requests r JOIN journal_entries e ON e.id = r.entry_id"), 1);
+    assert_eq!(count(conn, "SELECT entry_id FROM funds_requests WHERE id = 1"), request_entry);
     let parent: String = conn
         .query_row("SELECT \"table\" FROM pragma_foreign_key_list('funds_requests')", [], |r| r.get(0))
         .expect("fk");
     assert_eq!(parent, "journal_entries");
     assert_eq!(count(conn, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
     assert!(conn.execute("UPDATE funds_requests SET entry_id = 999 WHERE id = 1", []).is_err(), "enforced");
-    // The new checks hold on the converted table.
-    assert!(conn
-        .execute(
-            "INSERT INTO journal_entries (seq, ordinal, ts_ns, kind, memo, account1, amount1, account2, amount2)
-             VALUES (20, 0, 0, 'deposit', 'x', 1, 10, 2, -9)",
+    assert!(
+        conn.execute(
+            "INSERT INTO journal_entries (id, ts_ns, kind, engine_account, memo, account1, amount1, account2, amount2)
+             VALUES (20 << 20, 0, 'deposit', 1, 'x', 1, 10, 2, -9)",
             [],
         )
-        .is_err());
+        .is_err(),
+        "an unbalanced entry"
+    );
 }
 
 #[test]
-fn a_version_1_entry_of_four_accounts_stops_the_conversion_and_changes_nothing() {
+fn a_version_1_database_is_converted_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("funds.db");
+    v1_database(&path, "");
+    let balances_before = account_balances(&services_core::open_db(&path).expect("open"));
+    assert_eq!(balances_before[1], ("cash:1".to_string(), 100_000 - 20 - 700));
+
+    let runner = ServiceRunner::open(&path, FundsService::ledger_only()).expect("converted");
+    let conn = runner.conn();
+    // Accounts: 1 bank, 2 cash:1, 3 cash:2, 4 cash:0 (fees), 5 reserved:1, 6 the new exchange.
+    let id = |seq: i64, ordinal: i64| seq << 20 | ordinal;
+    assert_eq!(
+        rows(conn),
+        vec![
+            (id(5, 0), "deposit".into(), 1, 1, 100_000, 2, -100_000, None, None),
+            (id(6, 0), "deposit".into(), 2, 1, 50_000, 3, -50_000, None, None),
+            (id(7, 0), "fee".into(), 1, 2, 20, 6, -20, None, None),
+            (id(7, 1), "fee".into(), 2, 3, 20, 6, -20, None, None),
+            (id(7, 2), "fee".into(), 0, 4, -40, 6, 40, None, None),
+        ],
+        "lines netted per account into legs; the fee of no single client cut into one entry per client \
+         against the exchange account"
+    );
+    assert_eq!(
+        blocks(conn),
+        vec![(1, id(8, 0), 700, 0)],
+        "the block moved to the block entries; the one that moved nothing dropped"
+    );
+    let a = audit(conn).expect("audit");
+    assert_eq!((a.entries, a.legs), (6, 12));
+    assert_converted(conn, &balances_before, id(5, 0));
+}
+
+/// A version 2 database (one row per entry, up to three legs, a trade of two clients and its fee
+/// of three) with a deposit that a request names.
+fn v2_database(path: &std::path::Path) {
+    let conn = services_core::open_db(path).expect("open");
+    conn.execute_batch(include_str!("fixtures/funds_v2.sql")).expect("version 2 schema");
+    conn.execute_batch(
+        "BEGIN;
+         INSERT INTO ledger_accounts (id, code, kind, engine_account, token, normal_side, balance) VALUES
+             (2, 'cash:1', 'cash', 1, NULL, 'C', 99180), (3, 'cash:2', 'cash', 2, NULL, 'C', 49980),
+             (4, 'cash:0', 'cash', 0, NULL, 'C', 40), (5, 'reserved:1', 'reserved', 1, NULL, 'C', 0),
+             (6, 'mis:2:7', 'mis_clearing', 2, 7, 'C', 800);
+         UPDATE ledger_accounts SET balance = 150000 WHERE code = 'bank';
+         INSERT INTO funds_requests (id, account, kind, amount, reference) VALUES (1, 1, 'deposit', 100000, 'ref-1');
+         INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, engine_account, request_id, memo,
+                                      account1, amount1, account2, amount2)
+             VALUES (1, 5, 0, 1000, 'deposit', 1, 1, 'deposit ref-1', 1, 100000, 2, -100000),
+                    (2, 6, 0, 2000, 'deposit', 2, NULL, 'deposit', 1, 50000, 3, -50000),
+                    (3, 7, 0, 3000, 'block', 1, NULL, 'blocked: reserved 800, margin 0', 2, 800, 5, -800);
+         UPDATE funds_requests SET status = 'completed', entry_id = 1, resolved_seq = 5 WHERE id = 1;
+         INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, token, trade_id, memo,
+                                      account1, amount1, account2, amount2, account3, amount3)
+             VALUES (4, 8, 0, 4000, 'trade', 7, 1, 'trade 1: 2 x 7 @ 400', 2, 800, 6, -800, NULL, NULL),
+                    (5, 8, 1, 4000, 'fee', 7, 1, 'brokerage, trade 1', 2, 20, 3, 20, 4, -40);
+         INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, engine_account, memo, account1, amount1, account2, amount2)
+             VALUES (6, 8, 2, 4000, 'block', 1, 'blocked: reserved 0, margin 0', 5, 800, 2, -800);
+         COMMIT;",
+    )
+    .expect("version 2 rows");
+}
+
+#[test]
+fn a_version_2_database_is_converted_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("funds.db");
+    v2_database(&path);
+    let balances_before = account_balances(&services_core::open_db(&path).expect("open"));
+
+    let runner = ServiceRunner::open(&path, FundsService::ledger_only()).expect("converted");
+    let conn = runner.conn();
+    // Accounts: 1 bank, 2 cash:1, 3 cash:2, 4 cash:0 (fees), 5 reserved:1, 6 mis:2:7, 7 exchange.
+    let id = |seq: i64, ordinal: i64| seq << 20 | ordinal;
+    assert_eq!(
+        rows(conn),
+        vec![
+            (id(5, 0), "deposit".into(), 1, 1, 100_000, 2, -100_000, None, None),
+            (id(6, 0), "deposit".into(), 2, 1, 50_000, 3, -50_000, None, None),
+            (id(8, 0), "trade".into(), 1, 2, 800, 7, -800, None, None),
+            (id(8, 1), "trade".into(), 2, 6, -800, 7, 800, None, None),
+            (id(8, 2), "fee".into(), 1, 2, 20, 7, -20, None, None),
+            (id(8, 3), "fee".into(), 2, 3, 20, 7, -20, None, None),
+            (id(8, 4), "fee".into(), 0, 4, -40, 7, 40, None, None),
+        ],
+        "entries of one client kept whole, the trade and the fee cut into one entry per client against the \
+         exchange account, in the old order within each seq"
+    );
+    assert_eq!(blocks(conn), vec![(1, id(7, 0), 800, 0), (1, id(8, 5), -800, 0)]);
+    let a = audit(conn).expect("audit");
+    assert_eq!((a.entries, a.legs), (9, 18));
+    assert_converted(conn, &balances_before, id(5, 0));
+    // Each client's statement still finds its trade and fee.
+    let s = statement(conn, 1, None, None).expect("statement");
+    assert_eq!(
+        s.lines.iter().map(|l| (l.kind.as_str(), l.amount)).collect::<Vec<_>>(),
+        [("deposit", 100_000), ("trade", -800), ("fee", -20)]
+    );
+    assert_eq!(s.closing_balance, 100_000 - 800 - 20);
+    let fees = statement(conn, 0, None, None).expect("fee account");
+    assert_eq!(fees.closing_balance, 40);
+}
+
+#[test]
+fn a_version_1_entry_of_five_accounts_stops_the_conversion_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("funds.db");
     v1_database(
         &path,
-        "INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, memo) VALUES (15, 10, 0, 6000, 'fee', 'wide');
-         INSERT INTO journal_lines VALUES (15, 0, 2, 'D', 3), (15, 1, 3, 'D', 3), (15, 2, 5, 'D', 3), (15, 3, 4, 'C', 9);",
+        "INSERT INTO journal_entries (id, seq, ordinal, ts_ns, kind, engine_account, memo)
+             VALUES (15, 10, 0, 6000, 'deposit', 1, 'wide');
+         INSERT INTO journal_lines VALUES (15, 0, 1, 'D', 12), (15, 1, 2, 'C', 3), (15, 2, 3, 'C', 3),
+             (15, 3, 4, 'C', 3), (15, 4, 5, 'C', 3);",
     );
     let err = ServiceRunner::open(&path, FundsService::ledger_only()).expect_err("refused");
-    assert!(err.to_string().contains("entry 15 moves more than three accounts"), "{err}");
+    assert!(err.to_string().contains("entry 15 moves more than four accounts"), "{err}");
     let conn = services_core::open_db(&path).expect("open");
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM journal_lines"), 15, "still version 1");
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM journal_lines"), 16, "still version 1");
 }

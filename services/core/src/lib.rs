@@ -12,7 +12,7 @@ mod feed;
 mod runner;
 pub mod testkit;
 
-pub use db::{open_db, ServiceDb};
+pub use db::{insert_rows_sql, open_db, ServiceDb};
 pub use feed::{CommandSink, EventBatch, EventFeed, FeedError, MemoryFeed, SinkError};
 pub use runner::{ServiceRunner, StepReport};
 

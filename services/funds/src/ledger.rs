@@ -1,9 +1,10 @@
 //! Posting journal entries and reading balances, statements and the audit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::rows::{BlockRow, EntryRow, Legs, Rows};
 use crate::schema::{MAX_ORDINAL, ORDINAL_BITS};
 use crate::FundsError;
 
@@ -119,23 +120,37 @@ fn ensure_account(conn: &Connection, account: LedgerAccount) -> Result<i64, Fund
 }
 
 /// The service's view of the books while it applies: ledger account ids and balances,
-/// remembered so that posting an entry neither looks ids up nor reads or writes a balance row.
+/// remembered so that posting an entry neither looks ids up nor reads or writes a balance row,
+/// and the entries posted and not yet written.
 ///
 /// - An id found or created inside the open transaction is only `pending` until the transaction
 ///   commits: if it rolls back, the row may be gone and its id handed to another account later.
 /// - Balances are read from `ledger_accounts.balance` on first use, changed in memory by every
 ///   posting (`dirty`), written once per changed account by [`Books::flush`] just before the
 ///   transaction commits, and kept by [`Books::committed`].
-/// - [`Books::rolled_back`] forgets the pending ids and the dirty balances, so that the next
-///   transaction starts from what the database holds.
+/// - Entries wait in `rows` and are written many to a statement by [`Books::write_rows`]
+///   (before a request names its entry) and by [`Books::flush`].
+/// - [`Books::rolled_back`] forgets the pending ids, the dirty balances and the waiting rows, so
+///   that the next transaction starts from what the database holds.
 #[derive(Debug, Default)]
 pub(crate) struct Books {
     committed: HashMap<LedgerAccount, i64>,
     pending: Vec<(LedgerAccount, i64)>,
-    /// Balances as of the last commit, by ledger account id.
-    balances: HashMap<i64, i64>,
-    /// Balances the open transaction changed (written in id order).
-    dirty: BTreeMap<i64, i64>,
+    /// Balances as of the last commit, by ledger account id (ids are small and dense).
+    balances: Vec<Option<i64>>,
+    /// Balances the open transaction changed, by id, and the ids it changed.
+    dirty: Vec<Option<i64>>,
+    dirty_ids: Vec<i64>,
+    rows: Rows,
+}
+
+/// The slot of ledger account `id` in a table by id, grown as needed.
+fn slot(table: &mut Vec<Option<i64>>, id: i64) -> Result<&mut Option<i64>, FundsError> {
+    let i = usize::try_from(id).map_err(|_| FundsError::Invariant(format!("ledger account id {id}")))?;
+    if i >= table.len() {
+        table.resize(i + 1, None);
+    }
+    Ok(&mut table[i])
 }
 
 impl Books {
@@ -154,19 +169,31 @@ impl Books {
 
     /// The balance of a ledger account as the open transaction has it.
     pub(crate) fn balance(&mut self, conn: &Connection, id: i64) -> Result<i64, FundsError> {
-        if let Some(&b) = self.dirty.get(&id) {
+        if let Some(b) = *slot(&mut self.dirty, id)? {
             return Ok(b);
         }
-        if let Some(&b) = self.balances.get(&id) {
+        if let Some(b) = *slot(&mut self.balances, id)? {
             return Ok(b);
         }
         // Nothing writes `balance` before `flush`, so the row holds the last committed value.
         let b = balance_of(conn, id)?;
-        self.balances.insert(id, b);
+        *slot(&mut self.balances, id)? = Some(b);
         Ok(b)
     }
 
-    /// Writes one entry (see [`post`]) and moves the balances it touches.
+    /// Moves the balance of `id` by `change`.
+    fn move_balance(&mut self, conn: &Connection, id: i64, change: i64) -> Result<(), FundsError> {
+        let b = self.balance(conn, id)?;
+        let dirty = slot(&mut self.dirty, id)?;
+        if dirty.is_none() {
+            self.dirty_ids.push(id);
+        }
+        *dirty = Some(b + change);
+        Ok(())
+    }
+
+    /// Posts one entry: its lines netted per account into legs (see [`legs`]), and the balances
+    /// it touches moved. Returns its id, or `None` when the lines net to nothing (no entry).
     pub(crate) fn post(
         &mut self,
         conn: &Connection,
@@ -176,43 +203,63 @@ impl Books {
         let bank = self.id(conn, LedgerAccount::Bank)?;
         let exchange = self.id(conn, LedgerAccount::Exchange)?;
         let legs = legs(lines)?;
-        let Some(entry) = insert_entry(conn, h, &legs)? else { return Ok(None) };
-        for &(id, amount) in legs.iter().flatten() {
-            // Debits raise a debit-normal balance (the bank's, the exchange's) and lower every other.
-            let change = if id == bank || id == exchange { amount } else { -amount };
-            let b = self.balance(conn, id)?;
-            self.dirty.insert(id, b + change);
+        if legs[0].is_none() {
+            return Ok(None);
         }
-        Ok(Some(entry))
+        if legs[1].is_none() {
+            return Err(FundsError::Invariant(format!("a one-legged {} entry at seq {}", h.kind.code(), h.seq)));
+        }
+        let id = entry_id(h.seq, h.ordinal)?;
+        self.rows.entry(EntryRow {
+            id,
+            ts_ns: h.ts_ns as i64,
+            kind: h.kind.code(),
+            engine_account: h.engine_account,
+            fee_account: h.fee_account,
+            token: h.token,
+            trade_id: h.trade_id.map(|t| t as i64),
+            request_id: h.request_id,
+            memo: h.memo.to_string(),
+            legs,
+        });
+        for &(account, amount) in legs.iter().flatten() {
+            // Debits raise a debit-normal balance (the bank's, the exchange's) and lower every other.
+            let change = if account == bank || account == exchange { amount } else { -amount };
+            self.move_balance(conn, account, change)?;
+        }
+        Ok(Some(id))
     }
 
-    /// Writes one block entry: `reserved` and `margin` are the changes of the client's blocked
+    /// Posts one block entry: `reserved` and `margin` are the changes of the client's blocked
     /// cash (positive: blocked, credited to `reserved:` / `margin:`), and the client's free cash
     /// is debited their sum, so the entry balances by construction.
     pub(crate) fn block(&mut self, conn: &Connection, b: &BlockEntry) -> Result<(), FundsError> {
         let BlockEntry { seq, ordinal, ts_ns, account, reserved, margin } = *b;
-        let ids = [
-            (self.id(conn, LedgerAccount::Reserved(account))?, -reserved),
-            (self.id(conn, LedgerAccount::Margin(account))?, -margin),
-            (self.id(conn, LedgerAccount::Cash(account))?, reserved + margin),
-        ];
-        conn.prepare_cached(
-            "INSERT INTO journal_blocks (engine_account, id, ts_ns, reserved, margin) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![account, entry_id(seq, ordinal)?, ts_ns as i64, reserved, margin])?;
-        // All three are credit-normal: a debit (positive leg) lowers the balance.
-        for (id, leg) in ids {
-            let b = self.balance(conn, id)?;
-            self.dirty.insert(id, b - leg);
-        }
-        Ok(())
+        let reserved_id = self.id(conn, LedgerAccount::Reserved(account))?;
+        let margin_id = self.id(conn, LedgerAccount::Margin(account))?;
+        let cash_id = self.id(conn, LedgerAccount::Cash(account))?;
+        self.rows.block(BlockRow { account, id: entry_id(seq, ordinal)?, ts_ns: ts_ns as i64, reserved, margin });
+        // All three are credit-normal: a credit raises the balance.
+        self.move_balance(conn, reserved_id, reserved)?;
+        self.move_balance(conn, margin_id, margin)?;
+        self.move_balance(conn, cash_id, -(reserved + margin))
     }
 
-    /// Writes the balances the open transaction changed: call just before it commits.
+    /// Writes the entries posted so far.
+    pub(crate) fn write_rows(&mut self, tx: &Connection) -> Result<(), FundsError> {
+        self.rows.write(tx)
+    }
+
+    /// Writes the waiting entries and the balances the open transaction changed: call just
+    /// before it commits.
     pub(crate) fn flush(&mut self, tx: &Connection) -> Result<(), FundsError> {
+        self.write_rows(tx)?;
+        self.dirty_ids.sort_unstable();
         let mut stmt = tx.prepare_cached("UPDATE ledger_accounts SET balance = ?2 WHERE id = ?1")?;
-        for (&id, &b) in &self.dirty {
-            stmt.execute(params![id, b])?;
+        for &id in &self.dirty_ids {
+            if let Some(b) = *slot(&mut self.dirty, id)? {
+                stmt.execute(params![id, b])?;
+            }
         }
         Ok(())
     }
@@ -220,13 +267,24 @@ impl Books {
     /// The open transaction committed: its ids and balances are now durable.
     pub(crate) fn committed(&mut self) {
         self.committed.extend(self.pending.drain(..));
-        self.balances.extend(std::mem::take(&mut self.dirty));
+        for id in self.dirty_ids.drain(..) {
+            let i = id as usize;
+            if let Some(b) = self.dirty[i].take() {
+                if i >= self.balances.len() {
+                    self.balances.resize(i + 1, None);
+                }
+                self.balances[i] = Some(b);
+            }
+        }
     }
 
     /// The open transaction rolled back.
     pub(crate) fn rolled_back(&mut self) {
         self.pending.clear();
-        self.dirty.clear();
+        for id in self.dirty_ids.drain(..) {
+            self.dirty[id as usize] = None;
+        }
+        self.rows.clear();
     }
 }
 
@@ -281,9 +339,6 @@ pub(crate) struct BlockEntry {
     pub margin: i64,
 }
 
-/// Up to four legs `(ledger account id, signed amount)`, debits positive.
-type Legs = [Option<(i64, i64)>; 4];
-
 /// Lines netted per account into legs, in first-appearance order; accounts that net to zero are
 /// left out. More than four accounts, or an amount out of range, is a bug (the schema would
 /// refuse it too).
@@ -313,42 +368,6 @@ fn entry_id(seq: u64, ordinal: u32) -> Result<i64, FundsError> {
         return Err(FundsError::Invariant(format!("entry {ordinal} of seq {seq}: out of entry ids")));
     }
     Ok((seq << ORDINAL_BITS | u64::from(ordinal)) as i64)
-}
-
-/// Inserts one entry; `None` when its legs net to nothing (no entry is written).
-fn insert_entry(conn: &Connection, h: &EntryHeader<'_>, legs: &Legs) -> Result<Option<i64>, FundsError> {
-    let [Some((account1, amount1)), Some((account2, amount2)), third, fourth] = *legs else {
-        if legs[0].is_some() {
-            return Err(FundsError::Invariant(format!("a one-legged {} entry at seq {}", h.kind.code(), h.seq)));
-        }
-        return Ok(None);
-    };
-    let id = entry_id(h.seq, h.ordinal)?;
-    conn.prepare_cached(
-        "INSERT INTO journal_entries (id, ts_ns, kind, engine_account, fee_account, token, trade_id, request_id, memo,
-                                      account1, amount1, account2, amount2, account3, amount3, account4, amount4)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?
-    .execute(params![
-        id,
-        h.ts_ns as i64,
-        h.kind.code(),
-        h.engine_account,
-        h.fee_account,
-        h.token,
-        h.trade_id.map(|t| t as i64),
-        h.request_id,
-        h.memo,
-        account1,
-        amount1,
-        account2,
-        amount2,
-        third.map(|(a, _)| a),
-        third.map(|(_, v)| v),
-        fourth.map(|(a, _)| a),
-        fourth.map(|(_, v)| v),
-    ])?;
-    Ok(Some(id))
 }
 
 /// `[from, to)` in engine nanoseconds as SQLite integers; an open bound is the type's end.

@@ -97,6 +97,7 @@ use services_core::{CommandSink, EventBatch, Service, ServiceError};
 
 pub mod ledger;
 pub mod requests;
+mod rows;
 pub mod schema;
 
 pub use ledger::{
@@ -537,6 +538,8 @@ fn post_deposit_or_withdrawal(
         if r.status == RequestStatus::Rejected {
             tracing::warn!(request = r.id, "a resubmitted copy was applied after the first was refused");
         }
+        // The request names its entry: the entry must be written first.
+        books.write_rows(tx)?;
         requests::complete(tx, r.id, entry, ctx.seq)?;
     }
     Ok(())

@@ -301,8 +301,9 @@ fn a_killed_process_resumes_exactly_once() {
 
 #[test]
 fn a_replayed_batch_cannot_post_twice() {
-    // The (seq, ordinal) key makes a replayed batch impossible to post twice, even bypassing the
-    // runner's cursor.
+    // A replayed batch cannot post twice, even bypassing the runner's cursor: the service finds
+    // its books no longer match the engine's, and the database refuses a second entry or block
+    // entry of the same (seq, ordinal).
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, batches) = run_engine(&trading_day(3, 100, 5), TS0);
     let mut r = open(&dir.path().join("funds.db"), FundsService::ledger_only());
@@ -316,8 +317,17 @@ fn a_replayed_batch_cannot_post_twice() {
     let tx = conn.unchecked_transaction().expect("tx");
     let mut again = FundsService::ledger_only();
     let err = again.apply(&tx, &deposit).expect_err("a duplicate batch");
-    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    assert!(err.to_string().contains("engine cash"), "{err}");
     drop(tx);
+    let copy = |table: &str, columns: &str| {
+        conn.execute(&format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} LIMIT 1"), [])
+            .expect_err("a second entry of the same id")
+            .to_string()
+    };
+    let entry = copy("journal_entries", "id, ts_ns, kind, engine_account, memo, account1, amount1, account2, amount2");
+    assert!(entry.contains("UNIQUE constraint failed: journal_entries.id"), "{entry}");
+    let block = copy("journal_blocks", "engine_account, id, ts_ns, reserved, margin");
+    assert!(block.contains("UNIQUE constraint failed: journal_blocks.engine_account, journal_blocks.id"), "{block}");
 }
 
 /// An order blocks cash, a fill and a cancel release it, an intraday fill turns it into margin:

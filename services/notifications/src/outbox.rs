@@ -266,20 +266,11 @@ const INSERT_ROWS: usize = 32;
 const INSERT_PARAMS: usize = 8;
 
 fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
+    services_core::insert_rows_sql(
         "INSERT OR FAIL INTO notify_outbox (seq, idx, account, channel, kind, recipient, event, event_ts_ns) VALUES ",
-    );
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..INSERT_PARAMS {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("?{}", r * INSERT_PARAMS + c + 1));
-        }
-        sql.push(')');
-    }
-    sql
+        INSERT_PARAMS,
+        rows,
+    )
 }
 
 impl Writer {

@@ -130,8 +130,12 @@ fn ensure_account(conn: &Connection, account: LedgerAccount) -> Result<i64, Fund
 ///   transaction commits, and kept by [`Books::committed`].
 /// - Entries wait in `rows` and are written many to a statement by [`Books::write_rows`]
 ///   (before a request names its entry) and by [`Books::flush`].
-/// - [`Books::rolled_back`] forgets the pending ids, the dirty balances and the waiting rows, so
-///   that the next transaction starts from what the database holds.
+/// - Each entry names the client's previous one (`prev`, and `fee_prev` for the fee account), so
+///   a client's entries form a chain from its head in `funds_clients`, and a statement follows
+///   the chain instead of an index that every commit would write at every client's place. Heads
+///   are kept like balances: read on first use, moved in memory, written in [`Books::flush`].
+/// - [`Books::rolled_back`] forgets the pending ids, the dirty balances and heads and the waiting
+///   rows, so that the next transaction starts from what the database holds.
 #[derive(Debug, Default)]
 pub(crate) struct Books {
     committed: HashMap<LedgerAccount, i64>,
@@ -141,7 +145,17 @@ pub(crate) struct Books {
     /// Balances the open transaction changed, by id, and the ids it changed.
     dirty: Vec<Option<i64>>,
     dirty_ids: Vec<i64>,
+    /// Each client's chain heads as of the last commit, and those the open transaction moved.
+    heads: HashMap<u32, Heads>,
+    dirty_heads: HashMap<u32, Heads>,
     rows: Rows,
+}
+
+/// A client's newest journal entry and block entry (`funds_clients`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Heads {
+    entry: Option<i64>,
+    block: Option<i64>,
 }
 
 /// The slot of ledger account `id` in a table by id, grown as needed.
@@ -181,6 +195,32 @@ impl Books {
         Ok(b)
     }
 
+    /// The chain heads of `account` as the open transaction has them.
+    fn heads(&mut self, conn: &Connection, account: u32) -> Result<Heads, FundsError> {
+        if let Some(&h) = self.dirty_heads.get(&account) {
+            return Ok(h);
+        }
+        if let Some(&h) = self.heads.get(&account) {
+            return Ok(h);
+        }
+        let h = conn
+            .prepare_cached("SELECT last_entry, last_block FROM funds_clients WHERE engine_account = ?1")?
+            .query_row(params![account], |r| Ok(Heads { entry: r.get(0)?, block: r.get(1)? }))
+            .optional()?
+            .unwrap_or_default();
+        self.heads.insert(account, h);
+        Ok(h)
+    }
+
+    /// Makes `id` the newest entry (or block entry) of `account`; returns the one before it.
+    fn link(&mut self, conn: &Connection, account: u32, id: i64, block: bool) -> Result<Option<i64>, FundsError> {
+        let mut h = self.heads(conn, account)?;
+        let slot = if block { &mut h.block } else { &mut h.entry };
+        let prev = slot.replace(id);
+        self.dirty_heads.insert(account, h);
+        Ok(prev)
+    }
+
     /// Moves the balance of `id` by `change`.
     fn move_balance(&mut self, conn: &Connection, id: i64, change: i64) -> Result<(), FundsError> {
         let b = self.balance(conn, id)?;
@@ -210,12 +250,20 @@ impl Books {
             return Err(FundsError::Invariant(format!("a one-legged {} entry at seq {}", h.kind.code(), h.seq)));
         }
         let id = entry_id(h.seq, h.ordinal)?;
+        let fee_account = h.fee_account.filter(|&f| f != h.engine_account);
+        let prev = self.link(conn, h.engine_account, id, false)?;
+        let fee_prev = match fee_account {
+            Some(f) => self.link(conn, f, id, false)?,
+            None => None,
+        };
         self.rows.entry(EntryRow {
             id,
             ts_ns: h.ts_ns as i64,
             kind: h.kind.code(),
             engine_account: h.engine_account,
-            fee_account: h.fee_account,
+            prev,
+            fee_account,
+            fee_prev,
             token: h.token,
             trade_id: h.trade_id.map(|t| t as i64),
             request_id: h.request_id,
@@ -238,7 +286,9 @@ impl Books {
         let reserved_id = self.id(conn, LedgerAccount::Reserved(account))?;
         let margin_id = self.id(conn, LedgerAccount::Margin(account))?;
         let cash_id = self.id(conn, LedgerAccount::Cash(account))?;
-        self.rows.block(BlockRow { account, id: entry_id(seq, ordinal)?, ts_ns: ts_ns as i64, reserved, margin });
+        let id = entry_id(seq, ordinal)?;
+        let prev = self.link(conn, account, id, true)?;
+        self.rows.block(BlockRow { account, id, prev, ts_ns: ts_ns as i64, reserved, margin });
         // All three are credit-normal: a credit raises the balance.
         self.move_balance(conn, reserved_id, reserved)?;
         self.move_balance(conn, margin_id, margin)?;
@@ -261,12 +311,22 @@ impl Books {
                 stmt.execute(params![id, b])?;
             }
         }
+        let mut clients: Vec<(&u32, &Heads)> = self.dirty_heads.iter().collect();
+        clients.sort_unstable_by_key(|(&a, _)| a);
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO funds_clients (engine_account, last_entry, last_block) VALUES (?1, ?2, ?3)
+             ON CONFLICT (engine_account) DO UPDATE SET last_entry = excluded.last_entry, last_block = excluded.last_block",
+        )?;
+        for (&account, h) in clients {
+            stmt.execute(params![account, h.entry, h.block])?;
+        }
         Ok(())
     }
 
     /// The open transaction committed: its ids and balances are now durable.
     pub(crate) fn committed(&mut self) {
         self.committed.extend(self.pending.drain(..));
+        self.heads.extend(self.dirty_heads.drain());
         for id in self.dirty_ids.drain(..) {
             let i = id as usize;
             if let Some(b) = self.dirty[i].take() {
@@ -281,6 +341,7 @@ impl Books {
     /// The open transaction rolled back.
     pub(crate) fn rolled_back(&mut self) {
         self.pending.clear();
+        self.dirty_heads.clear();
         for id in self.dirty_ids.drain(..) {
             self.dirty[id as usize] = None;
         }
@@ -422,16 +483,20 @@ pub fn statement(
         return Ok(Statement { account, opening_balance: 0, lines: Vec::new(), closing_balance: 0 });
     };
     // A cash account is credit-normal: its balance moves by minus its leg. The entries are the
-    // client's own and those that pay it a fee, less those that leave its cash alone (an
-    // intraday fill without brokerage moves only the position's clearing account).
+    // client's chain (its own and those that pay it a fee), less those that leave its cash alone
+    // (an intraday fill without brokerage moves only the position's clearing account).
     let mut stmt = conn.prepare_cached(
-        "WITH per_entry AS (
-             SELECT id, seq, ts_ns, kind, memo, trade_id, request_id,
+        "WITH RECURSIVE chain (id) AS (
+             SELECT last_entry FROM funds_clients WHERE engine_account = ?4
+             UNION ALL
+             SELECT CASE e.engine_account WHEN ?4 THEN e.prev ELSE e.fee_prev END
+               FROM chain c JOIN journal_entries e ON e.id = c.id),
+         per_entry AS (
+             SELECT e.id, e.seq, e.ts_ns, e.kind, e.memo, e.trade_id, e.request_id,
                     -(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2 WHEN account3 THEN amount3
                       ELSE amount4 END) AS amount
-               FROM journal_entries
-              WHERE (engine_account = ?4 OR fee_account = ?4)
-                AND (account1 = ?1 OR account2 = ?1 OR account3 = ?1 OR account4 = ?1)),
+               FROM chain c JOIN journal_entries e ON e.id = c.id
+              WHERE account1 = ?1 OR account2 = ?1 OR account3 = ?1 OR account4 = ?1),
          running AS (
              SELECT *, SUM(amount) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS balance FROM per_entry)
          SELECT id, seq, ts_ns, kind, memo, trade_id, request_id, amount, balance
@@ -454,11 +519,15 @@ pub fn statement(
         .collect::<Result<Vec<_>, _>>()?;
     let opening_balance: i64 = conn
         .prepare_cached(
-            "SELECT COALESCE(-SUM(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2
+            "WITH RECURSIVE chain (id) AS (
+                 SELECT last_entry FROM funds_clients WHERE engine_account = ?3
+                 UNION ALL
+                 SELECT CASE e.engine_account WHEN ?3 THEN e.prev ELSE e.fee_prev END
+                   FROM chain c JOIN journal_entries e ON e.id = c.id)
+             SELECT COALESCE(-SUM(CASE ?1 WHEN account1 THEN amount1 WHEN account2 THEN amount2
                                   WHEN account3 THEN amount3 ELSE amount4 END), 0)
-               FROM journal_entries
-              WHERE (engine_account = ?3 OR fee_account = ?3)
-                AND (account1 = ?1 OR account2 = ?1 OR account3 = ?1 OR account4 = ?1) AND ts_ns < ?2",
+               FROM chain c JOIN journal_entries e ON e.id = c.id
+              WHERE (account1 = ?1 OR account2 = ?1 OR account3 = ?1 OR account4 = ?1) AND ts_ns < ?2",
         )?
         .query_row(params![id, from, account], |r| r.get(0))?;
     let closing_balance = lines.last().map_or(opening_balance, |l| l.balance);
@@ -542,11 +611,14 @@ pub fn blocked_statement(
 ) -> Result<BlockedStatement, FundsError> {
     let (from, to) = ts_bounds(from_ts_ns, to_ts_ns);
     let mut stmt = conn.prepare_cached(
-        "WITH running AS (
-             SELECT id, ts_ns, reserved, margin,
-                    SUM(reserved) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS reserved_after,
-                    SUM(margin) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS margin_after
-               FROM journal_blocks WHERE engine_account = ?1)
+        "WITH RECURSIVE chain (id) AS (
+             SELECT last_block FROM funds_clients WHERE engine_account = ?1
+             UNION ALL SELECT b.prev FROM chain c JOIN journal_blocks b ON b.id = c.id),
+         running AS (
+             SELECT b.id, ts_ns, reserved, margin,
+                    SUM(reserved) OVER (ORDER BY b.id ROWS UNBOUNDED PRECEDING) AS reserved_after,
+                    SUM(margin) OVER (ORDER BY b.id ROWS UNBOUNDED PRECEDING) AS margin_after
+               FROM chain c JOIN journal_blocks b ON b.id = c.id)
          SELECT id, ts_ns, reserved, margin, reserved_after, margin_after
            FROM running WHERE ts_ns >= ?2 AND ts_ns < ?3 ORDER BY id",
     )?;
@@ -566,8 +638,11 @@ pub fn blocked_statement(
         .collect::<Result<Vec<_>, _>>()?;
     let opening: (i64, i64) = conn
         .prepare_cached(
-            "SELECT COALESCE(SUM(reserved), 0), COALESCE(SUM(margin), 0) FROM journal_blocks
-              WHERE engine_account = ?1 AND ts_ns < ?2",
+            "WITH RECURSIVE chain (id) AS (
+                 SELECT last_block FROM funds_clients WHERE engine_account = ?1
+                 UNION ALL SELECT b.prev FROM chain c JOIN journal_blocks b ON b.id = c.id)
+             SELECT COALESCE(SUM(reserved), 0), COALESCE(SUM(margin), 0)
+               FROM chain c JOIN journal_blocks b ON b.id = c.id WHERE ts_ns < ?2",
         )?
         .query_row(params![account, from], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let closing = lines.last().map_or(opening, |l| (l.reserved, l.margin));
@@ -588,16 +663,41 @@ pub struct Audit {
     pub stale_balances: Vec<String>,
     /// Sum of all debit-normal balances minus all credit-normal ones: 0 for sound books.
     pub trial_balance: i64,
+    /// Entries (`entry <id>`, `block <id>`) whose link to the client's previous one is wrong,
+    /// and clients (`client <n>`) whose chain does not start at their newest entry: a statement
+    /// would miss entries.
+    pub broken_chains: Vec<String>,
 }
 
 impl Audit {
     pub fn is_clean(&self) -> bool {
-        self.unbalanced_entries.is_empty() && self.stale_balances.is_empty() && self.trial_balance == 0
+        self.unbalanced_entries.is_empty()
+            && self.stale_balances.is_empty()
+            && self.trial_balance == 0
+            && self.broken_chains.is_empty()
     }
 }
 
+/// Each client's entries (its own, and those paying it a fee) and block entries with the link
+/// each should have: the client's entry before it.
+const CHAINS: &str = "
+WITH links (what, client, id, prev) AS (
+    SELECT 'entry', engine_account, id, prev FROM journal_entries
+    UNION ALL SELECT 'entry', fee_account, id, fee_prev FROM journal_entries WHERE fee_account IS NOT NULL
+    UNION ALL SELECT 'block', engine_account, id, prev FROM journal_blocks),
+expected AS (
+    SELECT what, client, id, prev, LAG(id) OVER (PARTITION BY what, client ORDER BY id) AS want FROM links),
+heads AS (
+    SELECT client, MAX(CASE what WHEN 'entry' THEN id END) AS entry, MAX(CASE what WHEN 'block' THEN id END) AS block
+      FROM links GROUP BY client)
+SELECT what || ' ' || id FROM expected WHERE prev IS NOT want
+UNION ALL
+SELECT 'client ' || COALESCE(h.client, f.engine_account) FROM heads h
+  FULL JOIN funds_clients f ON f.engine_account = h.client
+ WHERE f.last_entry IS NOT h.entry OR f.last_block IS NOT h.block";
+
 /// Re-checks the books from the legs up: every entry balances, every cached balance is the sum
-/// of its legs, and the trial balance is zero.
+/// of its legs, the trial balance is zero, and every client's chains hold all its entries.
 pub fn audit(conn: &Connection) -> Result<Audit, FundsError> {
     let (entries, legs): (i64, i64) = conn.query_row(
         "SELECT (SELECT COUNT(*) FROM journal_entries) + (SELECT COUNT(*) FROM journal_blocks),
@@ -640,7 +740,15 @@ pub fn audit(conn: &Connection) -> Result<Audit, FundsError> {
         [],
         |r| r.get(0),
     )?;
-    Ok(Audit { entries: entries as u64, legs: legs as u64, unbalanced_entries, stale_balances, trial_balance })
+    let broken_chains = conn.prepare(CHAINS)?.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(Audit {
+        entries: entries as u64,
+        legs: legs as u64,
+        unbalanced_entries,
+        stale_balances,
+        trial_balance,
+        broken_chains,
+    })
 }
 
 #[cfg(test)]

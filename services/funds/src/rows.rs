@@ -13,12 +13,14 @@ use crate::FundsError;
 /// transaction back anyway.
 const ROWS: usize = 32;
 
-const ENTRY_COLUMNS: usize = 17;
-const ENTRY_HEAD: &str = "INSERT OR FAIL INTO journal_entries (id, ts_ns, kind, engine_account, fee_account, token,
-     trade_id, request_id, memo, account1, amount1, account2, amount2, account3, amount3, account4, amount4) VALUES ";
+const ENTRY_COLUMNS: usize = 19;
+const ENTRY_HEAD: &str = "INSERT OR FAIL INTO journal_entries (id, ts_ns, kind, engine_account, prev, fee_account,
+     fee_prev, token, trade_id, request_id, memo, account1, amount1, account2, amount2, account3, amount3, account4,
+     amount4) VALUES ";
 
-const BLOCK_COLUMNS: usize = 5;
-const BLOCK_HEAD: &str = "INSERT OR FAIL INTO journal_blocks (engine_account, id, ts_ns, reserved, margin) VALUES ";
+const BLOCK_COLUMNS: usize = 6;
+const BLOCK_HEAD: &str =
+    "INSERT OR FAIL INTO journal_blocks (id, engine_account, prev, ts_ns, reserved, margin) VALUES ";
 
 /// Up to four legs `(ledger account id, signed amount)`, debits positive.
 pub(crate) type Legs = [Option<(i64, i64)>; 4];
@@ -30,7 +32,9 @@ pub(crate) struct EntryRow {
     pub ts_ns: i64,
     pub kind: &'static str,
     pub engine_account: u32,
+    pub prev: Option<i64>,
     pub fee_account: Option<u32>,
+    pub fee_prev: Option<i64>,
     pub token: Option<u32>,
     pub trade_id: Option<i64>,
     pub request_id: Option<i64>,
@@ -43,6 +47,7 @@ pub(crate) struct EntryRow {
 pub(crate) struct BlockRow {
     pub account: u32,
     pub id: i64,
+    pub prev: Option<i64>,
     pub ts_ns: i64,
     pub reserved: i64,
     pub margin: i64,
@@ -124,23 +129,26 @@ fn bind_entry(stmt: &mut CachedStatement<'_>, at: usize, row: &EntryRow) -> rusq
     stmt.raw_bind_parameter(at + 2, row.ts_ns)?;
     stmt.raw_bind_parameter(at + 3, row.kind)?;
     stmt.raw_bind_parameter(at + 4, row.engine_account)?;
-    stmt.raw_bind_parameter(at + 5, row.fee_account)?;
-    stmt.raw_bind_parameter(at + 6, row.token)?;
-    stmt.raw_bind_parameter(at + 7, row.trade_id)?;
-    stmt.raw_bind_parameter(at + 8, row.request_id)?;
-    stmt.raw_bind_parameter(at + 9, row.memo.as_str())?;
+    stmt.raw_bind_parameter(at + 5, row.prev)?;
+    stmt.raw_bind_parameter(at + 6, row.fee_account)?;
+    stmt.raw_bind_parameter(at + 7, row.fee_prev)?;
+    stmt.raw_bind_parameter(at + 8, row.token)?;
+    stmt.raw_bind_parameter(at + 9, row.trade_id)?;
+    stmt.raw_bind_parameter(at + 10, row.request_id)?;
+    stmt.raw_bind_parameter(at + 11, row.memo.as_str())?;
     for (i, leg) in row.legs.iter().enumerate() {
-        stmt.raw_bind_parameter(at + 10 + 2 * i, leg.map(|(a, _)| a))?;
-        stmt.raw_bind_parameter(at + 11 + 2 * i, leg.map(|(_, v)| v))?;
+        stmt.raw_bind_parameter(at + 12 + 2 * i, leg.map(|(a, _)| a))?;
+        stmt.raw_bind_parameter(at + 13 + 2 * i, leg.map(|(_, v)| v))?;
     }
     Ok(())
 }
 
 fn bind_block(stmt: &mut CachedStatement<'_>, at: usize, row: &BlockRow) -> rusqlite::Result<()> {
-    stmt.raw_bind_parameter(at + 1, row.account)?;
-    stmt.raw_bind_parameter(at + 2, row.id)?;
-    stmt.raw_bind_parameter(at + 3, row.ts_ns)?;
-    stmt.raw_bind_parameter(at + 4, row.reserved)?;
-    stmt.raw_bind_parameter(at + 5, row.margin)?;
+    stmt.raw_bind_parameter(at + 1, row.id)?;
+    stmt.raw_bind_parameter(at + 2, row.account)?;
+    stmt.raw_bind_parameter(at + 3, row.prev)?;
+    stmt.raw_bind_parameter(at + 4, row.ts_ns)?;
+    stmt.raw_bind_parameter(at + 5, row.reserved)?;
+    stmt.raw_bind_parameter(at + 6, row.margin)?;
     Ok(())
 }

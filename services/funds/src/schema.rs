@@ -145,6 +145,13 @@ CREATE TABLE IF NOT EXISTS funds_requests (
     CHECK ((status IN ('completed', 'rejected')) = (resolved_seq IS NOT NULL))
 ) STRICT;
 CREATE INDEX IF NOT EXISTS funds_requests_open ON funds_requests (status, account, id);
+
+-- The newest journal entry and block entry of each client: the heads of its chains.
+CREATE TABLE IF NOT EXISTS funds_clients (
+    engine_account INTEGER PRIMARY KEY CHECK (engine_account >= 0),
+    last_entry     INTEGER,
+    last_block     INTEGER
+) STRICT;
 "#;
 
 /// The entries table (version 3); `{name}` is `journal_entries`, or a temporary name while an
@@ -162,7 +169,11 @@ CREATE TABLE IF NOT EXISTS {name} (
                    CHECK (kind = 'trade' OR kind = 'fee' OR kind = 'deposit' OR kind = 'withdrawal'
                           OR kind = 'mis_settlement' OR kind = 'mis_conversion'),
     engine_account INTEGER NOT NULL CHECK (engine_account >= 0),
-    fee_account    INTEGER CHECK (fee_account >= 0),
+    -- The client's previous entry: the client's entries form a chain from funds_clients.last_entry.
+    prev           INTEGER CHECK (prev < id),
+    fee_account    INTEGER CHECK (fee_account >= 0 AND fee_account != engine_account),
+    -- The fee account's previous entry, on the fee account's chain.
+    fee_prev       INTEGER CHECK (fee_prev IS NULL OR (fee_prev < id AND fee_account IS NOT NULL)),
     token          INTEGER,
     trade_id       INTEGER,
     request_id     INTEGER REFERENCES funds_requests (id),
@@ -188,19 +199,19 @@ CREATE TABLE IF NOT EXISTS {name} (
 ) STRICT;
 "#;
 
-/// Block entries: a client's cash moved between free and blocked. Clustered by client, so that
-/// the blocked statement reads one range and an insert writes one row and no index.
+/// Block entries: a client's cash moved between free and blocked.
 const BLOCKS_TABLE: &str = r#"
 CREATE TABLE IF NOT EXISTS journal_blocks (
-    engine_account INTEGER NOT NULL CHECK (engine_account >= 0),
     -- seq << 20 | ordinal, numbered with the journal entries of the same seq.
-    id             INTEGER NOT NULL CHECK (id >= 1048576),
+    id             INTEGER PRIMARY KEY CHECK (id >= 1048576),
+    engine_account INTEGER NOT NULL CHECK (engine_account >= 0),
+    -- The client's previous block entry: a chain from funds_clients.last_block.
+    prev           INTEGER CHECK (prev < id),
     ts_ns          INTEGER NOT NULL,
     reserved       INTEGER NOT NULL CHECK (reserved > -1152921504606846976 AND reserved < 1152921504606846976),
     margin         INTEGER NOT NULL CHECK (margin > -1152921504606846976 AND margin < 1152921504606846976),
-    CHECK (reserved != 0 OR margin != 0),
-    PRIMARY KEY (engine_account, id)
-) STRICT, WITHOUT ROWID;
+    CHECK (reserved != 0 OR margin != 0)
+) STRICT;
 CREATE TRIGGER IF NOT EXISTS journal_blocks_immutable BEFORE UPDATE ON journal_blocks
 BEGIN
     SELECT RAISE(ABORT, 'journal entries are immutable');
@@ -211,10 +222,8 @@ BEGIN
 END;
 "#;
 
-/// Its indexes and triggers.
-const ENTRIES_INDEXES: &str = r#"
-CREATE INDEX IF NOT EXISTS journal_entries_client ON journal_entries (engine_account);
-CREATE INDEX IF NOT EXISTS journal_entries_fee_account ON journal_entries (fee_account) WHERE fee_account IS NOT NULL;
+/// Its triggers.
+const ENTRIES_TRIGGERS: &str = r#"
 CREATE TRIGGER IF NOT EXISTS journal_entries_immutable BEFORE UPDATE ON journal_entries
 BEGIN
     SELECT RAISE(ABORT, 'journal entries are immutable');
@@ -271,37 +280,44 @@ WITH pieces AS (
     SELECT l.id, l.n, a.engine_account FROM old_legs l
       JOIN journal_entries e ON e.id = l.id JOIN ledger_accounts a ON a.id = l.account
      WHERE e.engine_account IS NULL)
-SELECT p.old_id, p.n, p.client,
+SELECT p.old_id, p.n, p.client, p.n = 0 AND e.kind = 'block' AS is_block,
        (e.seq << 20) + ROW_NUMBER() OVER (PARTITION BY e.seq ORDER BY e.ordinal, p.n) - 1 AS new_id,
        ROW_NUMBER() OVER (PARTITION BY e.seq ORDER BY e.ordinal, p.n) - 1 AS ordinal
   FROM pieces p JOIN journal_entries e ON e.id = p.old_id;
+-- Each client's entries and block entries chained in id order.
+CREATE TEMP TABLE chains AS
+SELECT new_id, LAG(new_id) OVER (PARTITION BY client, is_block ORDER BY new_id) AS prev FROM new_ids;
 "#;
 
 const COPY: &str = r#"
-INSERT INTO journal_entries_v3 (id, ts_ns, kind, engine_account, token, trade_id, request_id, memo,
+INSERT INTO journal_entries_v3 (id, ts_ns, kind, engine_account, prev, token, trade_id, request_id, memo,
                                 account1, amount1, account2, amount2, account3, amount3, account4, amount4)
-SELECT m.new_id, e.ts_ns, e.kind, m.client, e.token, e.trade_id, e.request_id, e.memo,
+SELECT m.new_id, e.ts_ns, e.kind, m.client, c.prev, e.token, e.trade_id, e.request_id, e.memo,
        l1.account, l1.amount, l2.account, l2.amount, l3.account, l3.amount, l4.account, l4.amount
-  FROM new_ids m JOIN journal_entries e ON e.id = m.old_id
+  FROM new_ids m JOIN journal_entries e ON e.id = m.old_id JOIN chains c ON c.new_id = m.new_id
   JOIN old_legs l1 ON l1.id = m.old_id AND l1.n = 1
   LEFT JOIN old_legs l2 ON l2.id = m.old_id AND l2.n = 2
   LEFT JOIN old_legs l3 ON l3.id = m.old_id AND l3.n = 3
   LEFT JOIN old_legs l4 ON l4.id = m.old_id AND l4.n = 4
- WHERE m.n = 0 AND e.kind != 'block';
-INSERT INTO journal_blocks (engine_account, id, ts_ns, reserved, margin)
-SELECT m.client, m.new_id, e.ts_ns,
+ WHERE m.n = 0 AND NOT m.is_block;
+INSERT INTO journal_blocks (engine_account, id, prev, ts_ns, reserved, margin)
+SELECT m.client, m.new_id, c.prev, e.ts_ns,
        -COALESCE((SELECT SUM(l.amount) FROM old_legs l JOIN ledger_accounts a ON a.id = l.account
                    WHERE l.id = m.old_id AND a.kind = 'reserved'), 0),
        -COALESCE((SELECT SUM(l.amount) FROM old_legs l JOIN ledger_accounts a ON a.id = l.account
                    WHERE l.id = m.old_id AND a.kind = 'margin'), 0)
-  FROM new_ids m JOIN journal_entries e ON e.id = m.old_id
- WHERE m.n = 0 AND e.kind = 'block';
-INSERT INTO journal_entries_v3 (id, ts_ns, kind, engine_account, token, trade_id, request_id, memo,
+  FROM new_ids m JOIN journal_entries e ON e.id = m.old_id JOIN chains c ON c.new_id = m.new_id
+ WHERE m.is_block;
+INSERT INTO journal_entries_v3 (id, ts_ns, kind, engine_account, prev, token, trade_id, request_id, memo,
                                 account1, amount1, account2, amount2)
-SELECT m.new_id, e.ts_ns, e.kind, m.client, e.token, e.trade_id, e.request_id, e.memo,
+SELECT m.new_id, e.ts_ns, e.kind, m.client, c.prev, e.token, e.trade_id, e.request_id, e.memo,
        l.account, l.amount, (SELECT id FROM ledger_accounts WHERE code = 'exchange'), -l.amount
   FROM new_ids m JOIN journal_entries e ON e.id = m.old_id JOIN old_legs l ON l.id = m.old_id AND l.n = m.n
+  JOIN chains c ON c.new_id = m.new_id
  WHERE m.n > 0;
+INSERT INTO funds_clients (engine_account, last_entry, last_block)
+SELECT client, MAX(CASE WHEN NOT is_block THEN new_id END), MAX(CASE WHEN is_block THEN new_id END)
+  FROM new_ids GROUP BY client;
 UPDATE funds_requests SET entry_id = (SELECT new_id FROM new_ids WHERE old_id = entry_id AND n = 0)
  WHERE entry_id IS NOT NULL;
 DROP TABLE journal_entries;
@@ -310,6 +326,7 @@ DROP TABLE IF EXISTS ledger_balance_guard;
 ALTER TABLE journal_entries_v3 RENAME TO journal_entries;
 DROP TABLE temp.old_legs;
 DROP TABLE temp.new_ids;
+DROP TABLE temp.chains;
 "#;
 
 fn has_table(conn: &Connection, name: &str) -> Result<bool, FundsError> {
@@ -355,7 +372,7 @@ pub fn migrate(conn: &Connection) -> Result<(), FundsError> {
             conn.execute_batch(ACCOUNTS_REST)?;
             conn.execute_batch(SCHEMA)?;
             conn.execute_batch(&ENTRIES_TABLE.replace("{name}", "journal_entries"))?;
-            conn.execute_batch(ENTRIES_INDEXES)?;
+            conn.execute_batch(ENTRIES_TRIGGERS)?;
             conn.execute_batch(BLOCKS_TABLE)?;
             Ok(())
         }
@@ -423,9 +440,9 @@ fn convert(conn: &Connection, from: u32) -> Result<(), FundsError> {
         let before: i64 = tx.query_row("SELECT COUNT(*) FROM journal_entries", [], |r| r.get(0))?;
         tx.execute_batch(&ENTRIES_TABLE.replace("{name}", "journal_entries_v3"))?;
         tx.execute_batch(BLOCKS_TABLE)?;
-        tx.execute_batch(COPY)?;
         tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(ENTRIES_INDEXES)?;
+        tx.execute_batch(COPY)?;
+        tx.execute_batch(ENTRIES_TRIGGERS)?;
         let after: i64 = tx.query_row(
             "SELECT (SELECT COUNT(*) FROM journal_entries) + (SELECT COUNT(*) FROM journal_blocks)",
             [],

@@ -197,12 +197,15 @@ fn the_database_refuses_unbalanced_entries() {
     assert!(conn.execute("DELETE FROM ledger_accounts WHERE code = 'bank'", []).is_err());
 
     // A balanced entry is fine (and the failed attempts left no trace); written outside the
-    // service, it leaves the cached balances stale, which the audit reports.
+    // service, it leaves the cached balances stale and client 1's chain without it, which the
+    // audit reports.
     assert_eq!(dump(conn), before);
+    assert!(audit(conn).expect("audit").is_clean());
     entry(&format!("{bank}, 100, {cash}, -100, NULL, NULL, NULL, NULL")).expect("a balanced entry");
     let a = audit(conn).expect("audit");
     assert!(a.unbalanced_entries.is_empty() && a.trial_balance == 0, "{a:?}");
     assert_eq!(a.stale_balances, vec!["bank".to_string(), "cash:1".to_string()]);
+    assert_eq!(a.broken_chains, vec![format!("entry {}", 999_999i64 << 20), "client 1".to_string()]);
 }
 
 #[test]
@@ -327,7 +330,7 @@ fn a_replayed_batch_cannot_post_twice() {
     let entry = copy("journal_entries", "id, ts_ns, kind, engine_account, memo, account1, amount1, account2, amount2");
     assert!(entry.contains("UNIQUE constraint failed: journal_entries.id"), "{entry}");
     let block = copy("journal_blocks", "engine_account, id, ts_ns, reserved, margin");
-    assert!(block.contains("UNIQUE constraint failed: journal_blocks.engine_account, journal_blocks.id"), "{block}");
+    assert!(block.contains("UNIQUE constraint failed: journal_blocks.id"), "{block}");
 }
 
 /// An order blocks cash, a fill and a cancel release it, an intraday fill turns it into margin:

@@ -22,24 +22,30 @@
 //! credited `reserved`, `margin:<a>` credited `margin`, and `cash:<a>` debited their sum, so it
 //! balances by construction. The same triggers keep it.
 //!
-//! # Every entry belongs to one client
+//! # Every entry belongs to one client, on a chain
 //!
-//! Each entry names the engine account whose statement shows it (`engine_account`), and one
-//! index on that column finds a client's entries. A fill is posted as one entry per side against
-//! the `exchange` account (the buyer pays the traded value in, the seller is paid it out), each
-//! with the side's brokerage to the fee account inside it; `fee_account` names that account, and a
-//! partial index finds the fee account's entries. Block entries are clustered by client
-//! (`WITHOUT ROWID`, primary key `(engine_account, id)`), so they need no index.
+//! Each entry names the engine account whose statement shows it (`engine_account`). A fill is
+//! posted as one entry per side against the `exchange` account (the buyer pays the traded value
+//! in, the seller is paid it out), each with the side's brokerage to the fee account inside it;
+//! `fee_account` names that account, whose statement shows the entry too.
+//!
+//! A client's entries form a chain: each names the client's previous entry (`prev`, or
+//! `fee_prev` on the fee account's chain), each block entry the client's previous block entry,
+//! and `funds_clients` holds every client's newest entry and block entry. A statement follows
+//! the chain back from the head. [`crate::audit`] checks every link and head against the
+//! entries themselves.
 //!
 //! An entry's id is `seq << 20 | ordinal`: entries sort in posting order, and `(seq, ordinal)`
 //! (generated columns) is unique without an index of its own. Block entries are numbered with
 //! the journal entries of the same seq.
 //!
-//! Why this shape: each index a row feeds is written at the tail of every client it touches in
-//! every commit. A trade used to make four entries (the trade, its fee, and two blocks) feeding
-//! three indexes by leg and a `UNIQUE (seq, ordinal)` index, and the service managed 37k trades
-//! a second; see `perf/RESULTS.md` for what this shape does (`scripts/bench services`).
-//!
+//! Why chains and not an index by client: an index by client is written at every client's place
+//! in every commit, and the higher levels above those places too. With 200 clients a commit of
+//! 4,096 batches wrote 600 to 800 pages, more as the ledger grew, and the service managed 37k to
+//! 89k trades a second. With chains every insert is an append, and the only pages written at
+//! each client's place are its row in `funds_clients` and `ledger_accounts`. See
+//! `perf/RESULTS.md` (`scripts/bench services`).
+
 //! # Sign convention
 //!
 //! Each ledger account has a normal side: client cash, reserved and margin accounts and the MIS
@@ -66,7 +72,7 @@
 //!   Version 2 kept an entry's two or three legs in its row, an entry of no single client for
 //!   each fill and its fee, and block entries among the journal entries.
 //! - Every entry of one client is kept whole, with a new id from its seq and its place in the
-//!   seq. An entry of no single client (a fill, a fee) is cut into one entry per leg, each
+//!   seq, and linked into its client's chain. An entry of no single client (a fill, a fee) is cut into one entry per leg, each
 //!   against the exchange account, so each client's statement finds its part. Block entries move
 //!   to `journal_blocks`; entries that moved nothing are dropped.
 //! - The ledger accounts are rebuilt to allow the exchange account, with their balances, and

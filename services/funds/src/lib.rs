@@ -48,9 +48,9 @@
 //! `reserved:` credited when an order blocks more, the reverse when a fill or a cancel releases
 //! it; likewise for margin). So the client's three accounts together always hold the engine's
 //! `cash`, the bank equals `Σ (cash + reserved + margin) + Σ mis clearing`, and each block entry
-//! balances by construction (see [`schema`]). Inside a batch the two can differ (a fill is posted before the
-//! reservation it releases); the engine's `AccountRisk` comes last in the command's events, so
-//! they agree at the end of every batch, which is where they are checked.
+//! balances by construction (see [`schema`]). Inside a batch the two can differ (a fill is posted
+//! before the reservation it releases); the engine's `AccountRisk` comes last in the command's
+//! events, so they agree at the end of every batch, which is where they are checked.
 //!
 //! # Why intraday trades go through a clearing account
 //!

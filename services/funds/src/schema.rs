@@ -218,27 +218,27 @@ CREATE TABLE IF NOT EXISTS journal_blocks (
     margin         INTEGER NOT NULL CHECK (margin > -1152921504606846976 AND margin < 1152921504606846976),
     CHECK (reserved != 0 OR margin != 0)
 ) STRICT;
-CREATE TRIGGER IF NOT EXISTS journal_blocks_immutable BEFORE UPDATE ON journal_blocks
+"#;
+
+/// What keeps the entries of table `{t}` (`journal_entries`, `journal_blocks`) as posted.
+const KEPT: &str = r#"
+CREATE TRIGGER IF NOT EXISTS {t}_immutable BEFORE UPDATE ON {t}
 BEGIN
     SELECT RAISE(ABORT, 'journal entries are immutable');
 END;
-CREATE TRIGGER IF NOT EXISTS journal_blocks_kept BEFORE DELETE ON journal_blocks
+CREATE TRIGGER IF NOT EXISTS {t}_kept BEFORE DELETE ON {t}
 BEGIN
     SELECT RAISE(ABORT, 'journal entries cannot be deleted');
 END;
 "#;
 
-/// Its triggers.
-const ENTRIES_TRIGGERS: &str = r#"
-CREATE TRIGGER IF NOT EXISTS journal_entries_immutable BEFORE UPDATE ON journal_entries
-BEGIN
-    SELECT RAISE(ABORT, 'journal entries are immutable');
-END;
-CREATE TRIGGER IF NOT EXISTS journal_entries_kept BEFORE DELETE ON journal_entries
-BEGIN
-    SELECT RAISE(ABORT, 'journal entries cannot be deleted');
-END;
-"#;
+/// The triggers of both entry tables.
+fn keep_entries(conn: &Connection) -> Result<(), FundsError> {
+    for table in ["journal_entries", "journal_blocks"] {
+        conn.execute_batch(&KEPT.replace("{t}", table))?;
+    }
+    Ok(())
+}
 
 /// What every older version leaves behind, besides its two tables.
 const DROP_OLD: &str = r#"
@@ -378,9 +378,8 @@ pub fn migrate(conn: &Connection) -> Result<(), FundsError> {
             conn.execute_batch(ACCOUNTS_REST)?;
             conn.execute_batch(SCHEMA)?;
             conn.execute_batch(&ENTRIES_TABLE.replace("{name}", "journal_entries"))?;
-            conn.execute_batch(ENTRIES_TRIGGERS)?;
             conn.execute_batch(BLOCKS_TABLE)?;
-            Ok(())
+            keep_entries(conn)
         }
     }
 }
@@ -448,7 +447,7 @@ fn convert(conn: &Connection, from: u32) -> Result<(), FundsError> {
         tx.execute_batch(BLOCKS_TABLE)?;
         tx.execute_batch(SCHEMA)?;
         tx.execute_batch(COPY)?;
-        tx.execute_batch(ENTRIES_TRIGGERS)?;
+        keep_entries(&tx)?;
         let after: i64 = tx.query_row(
             "SELECT (SELECT COUNT(*) FROM journal_entries) + (SELECT COUNT(*) FROM journal_blocks)",
             [],

@@ -478,6 +478,17 @@ fn account_balances(conn: &Connection) -> Vec<(String, i64)> {
     rows.expect("rows")
 }
 
+/// An entry's id: `seq << 20 | ordinal`.
+fn id(seq: i64, ordinal: i64) -> i64 {
+    seq << 20 | ordinal
+}
+
+/// The older database at `path`'s balances, and a runner on it converted.
+fn convert(path: &std::path::Path) -> (Vec<(String, i64)>, ServiceRunner<FundsService>) {
+    let balances_before = account_balances(&services_core::open_db(path).expect("open"));
+    (balances_before, ServiceRunner::open(path, FundsService::ledger_only()).expect("converted"))
+}
+
 /// What a converted database must hold besides its entries: the balances it had, plus an empty
 /// exchange account; the request naming its entry through an enforced foreign key; no trace of
 /// the old tables; and the current checks.
@@ -513,13 +524,10 @@ fn a_version_1_database_is_converted_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("funds.db");
     v1_database(&path, "");
-    let balances_before = account_balances(&services_core::open_db(&path).expect("open"));
+    let (balances_before, runner) = convert(&path);
     assert_eq!(balances_before[1], ("cash:1".to_string(), 100_000 - 20 - 700));
-
-    let runner = ServiceRunner::open(&path, FundsService::ledger_only()).expect("converted");
     let conn = runner.conn();
     // Accounts: 1 bank, 2 cash:1, 3 cash:2, 4 cash:0 (fees), 5 reserved:1, 6 the new exchange.
-    let id = |seq: i64, ordinal: i64| seq << 20 | ordinal;
     assert_eq!(
         rows(conn),
         vec![
@@ -577,12 +585,9 @@ fn a_version_2_database_is_converted_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("funds.db");
     v2_database(&path);
-    let balances_before = account_balances(&services_core::open_db(&path).expect("open"));
-
-    let runner = ServiceRunner::open(&path, FundsService::ledger_only()).expect("converted");
+    let (balances_before, runner) = convert(&path);
     let conn = runner.conn();
     // Accounts: 1 bank, 2 cash:1, 3 cash:2, 4 cash:0 (fees), 5 reserved:1, 6 mis:2:7, 7 exchange.
-    let id = |seq: i64, ordinal: i64| seq << 20 | ordinal;
     assert_eq!(
         rows(conn),
         vec![

@@ -73,11 +73,11 @@ impl ServiceDb {
 
     /// Records `seq` as applied, inside the caller's transaction.
     pub fn set_last_seq(tx: &rusqlite::Transaction<'_>, name: &str, seq: u64) -> rusqlite::Result<()> {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO service_cursor (service, last_seq) VALUES (?1, ?2)
              ON CONFLICT (service) DO UPDATE SET last_seq = excluded.last_seq",
-            params![name, seq as i64],
-        )?;
+        )?
+        .execute(params![name, seq as i64])?;
         Ok(())
     }
 

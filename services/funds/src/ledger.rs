@@ -148,6 +148,9 @@ pub(crate) struct Books {
     /// Each client's chain heads as of the last commit, and those the open transaction moved.
     heads: HashMap<u32, Heads>,
     dirty_heads: HashMap<u32, Heads>,
+    /// The ids of the bank and the exchange account, the debit-normal accounts (made by
+    /// [`crate::schema::migrate`], so never rolled back).
+    debit_normal: Option<[i64; 2]>,
     rows: Rows,
 }
 
@@ -240,8 +243,13 @@ impl Books {
         h: &EntryHeader<'_>,
         lines: &[(i64, Side, i64)],
     ) -> Result<Option<i64>, FundsError> {
-        let bank = self.id(conn, LedgerAccount::Bank)?;
-        let exchange = self.id(conn, LedgerAccount::Exchange)?;
+        let debit_normal = match self.debit_normal {
+            Some(ids) => ids,
+            None => {
+                let ids = [self.id(conn, LedgerAccount::Bank)?, self.id(conn, LedgerAccount::Exchange)?];
+                *self.debit_normal.insert(ids)
+            }
+        };
         let legs = legs(lines)?;
         if legs[0].is_none() {
             return Ok(None);
@@ -272,7 +280,7 @@ impl Books {
         });
         for &(account, amount) in legs.iter().flatten() {
             // Debits raise a debit-normal balance (the bank's, the exchange's) and lower every other.
-            let change = if account == bank || account == exchange { amount } else { -amount };
+            let change = if debit_normal.contains(&account) { amount } else { -amount };
             self.move_balance(conn, account, change)?;
         }
         Ok(Some(id))
@@ -328,12 +336,9 @@ impl Books {
         self.committed.extend(self.pending.drain(..));
         self.heads.extend(self.dirty_heads.drain());
         for id in self.dirty_ids.drain(..) {
-            let i = id as usize;
-            if let Some(b) = self.dirty[i].take() {
-                if i >= self.balances.len() {
-                    self.balances.resize(i + 1, None);
-                }
-                self.balances[i] = Some(b);
+            let b = self.dirty[id as usize].take();
+            if let (Some(b), Ok(kept)) = (b, slot(&mut self.balances, id)) {
+                *kept = Some(b);
             }
         }
     }
